@@ -1,0 +1,68 @@
+//! Wiring: builds the shared state from a validated [`Config`] and runs the listeners.
+//!
+//! The caller binds the sockets (so tests and `main` can use port 0 and learn the real address)
+//! and passes a shutdown future; [`run`] returns once every connection has drained or
+//! `proxy.drain_timeout` has passed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::proxy::{ProxyState, listen};
+use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
+use crate::admin;
+
+/// Sockets bound by the caller.
+pub struct Listeners {
+    pub proxy: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses named in the config.
+    pub async fn bind(config: &Config) -> Result<Self, RunError> {
+        let bind = |addr: SocketAddr, key: &'static str| async move {
+            TcpListener::bind(addr).await.map_err(|source| RunError::Bind { key, addr, source })
+        };
+        Ok(Self { proxy: bind(config.proxy.listen, "proxy.listen").await?, admin: bind(config.admin.listen, "admin.listen").await? })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr} (`{key}`): {source}")]
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+}
+
+/// Loads (or creates) the CA in `data_dir` and the leaf minter, when interception is on.
+pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, TlsSetupError> {
+    if !config.tls.intercept {
+        return Ok(None);
+    }
+    let ca = CertificateAuthority::load_or_create(&config.data_dir)?;
+    Ok(Some(Arc::new(LeafMinter::new(ca, config.tls.leaf_cache_size)?)))
+}
+
+/// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
+pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let config = Arc::new(config);
+    let minter = interception_minter(&config)?;
+    let state = Arc::new(ProxyState::new(config.clone(), minter)?);
+    let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
+    let admin = tokio::spawn(admin::serve(listeners.admin, state.clone()));
+    shutdown.await;
+    tracing::info!("shutting down: draining connections");
+    state.shutdown.cancel();
+    let _ = proxy.await;
+    let _ = admin.await;
+    state.tasks.close();
+    if tokio::time::timeout(config.proxy.drain_timeout.0, state.tasks.wait()).await.is_err() {
+        tracing::warn!(left = state.tasks.len(), "drain timeout passed; closing the remaining connections");
+    }
+    Ok(())
+}

@@ -1,0 +1,499 @@
+//! The configuration tree: TOML in, validated [`Config`] out.
+//!
+//! Defaults live in code (`Default` impls), unknown keys are errors (a misspelt opt-out key in a
+//! compliance proxy must never be silently ignored), and every problem names the file and the full
+//! key, e.g. ``consentry.toml: `proxy.block_status`: must be 403 or 451, got 200``. Validation
+//! reports every problem at once rather than only the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::decide::{Mode, Purpose};
+
+/// Name of the crawler profile that needs no credentials in the built-in configuration.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// The whole configuration. Every field has a default, so an empty file is a valid config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// CA, databases and signing keys live here; created with mode 0700.
+    pub data_dir: PathBuf,
+    pub proxy: ProxyConfig,
+    pub tls: TlsConfig,
+    pub upstream: UpstreamConfig,
+    pub admin: AdminConfig,
+    pub public: PublicConfig,
+    pub storage: StorageConfig,
+    /// Crawler profiles. When the file names none, the built-in `default` profile applies.
+    pub crawlers: Vec<CrawlerProfile>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    /// `enforce` blocks; `monitor` forwards everything and records what would have been blocked.
+    pub mode: Mode,
+    /// Status of the block answer: 451 (RFC 7725) or 403 for crawler stacks that mishandle 451.
+    pub block_status: u16,
+    /// Loopback, RFC 1918, link-local, CGNAT, unique-local and metadata addresses are refused
+    /// unless this is true.
+    pub allow_private_destinations: bool,
+    /// Client connections served at once; further connections wait in the accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head (also bounds idle keep-alive waits).
+    pub header_read_timeout: HumanDuration,
+    /// Largest request head accepted, in bytes (request line plus headers).
+    pub max_header_bytes: usize,
+    /// Most header fields accepted in one request.
+    pub max_headers: usize,
+    /// How long in-flight requests may run after SIGINT/SIGTERM before connections are cut.
+    pub drain_timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Terminate TLS inside CONNECT tunnels with leaf certificates minted from Consentry's CA.
+    pub intercept: bool,
+    /// Extra PEM files trusted for upstream TLS, besides the public (webpki) roots.
+    pub upstream_roots: Vec<PathBuf>,
+    /// Most minted leaf certificates kept in memory.
+    pub leaf_cache_size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `{ "host:port" = "ip:port" }` overrides, like curl's `--resolve`.
+    pub resolve: BTreeMap<String, String>,
+    pub connect_timeout: HumanDuration,
+    /// Time the origin has to send its response head once the request is sent.
+    pub response_timeout: HumanDuration,
+    /// Idle pooled upstream connections are closed after this long.
+    pub pool_idle_timeout: HumanDuration,
+    /// Idle pooled connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/api`; empty means generated at first start.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublicConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` or `postgres://user@host/db`.
+    pub url: String,
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The crawler's answer waits until its record is committed.
+    Sync,
+    /// Records are queued (bounded, with back-pressure) and committed in the background.
+    Async,
+}
+
+/// Who is crawling and why; selected by `Proxy-Authorization: Basic name:password`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrawlerProfile {
+    pub name: String,
+    /// Empty or absent: the profile needs no password (and, if named `default`, no credentials).
+    #[serde(default)]
+    pub password: String,
+    /// The robots.txt product token this crawler obeys.
+    pub token: String,
+    /// The `User-Agent` sent upstream; replaces the crawler's own when set.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    pub purposes: Vec<Purpose>,
+    /// Extra robots.txt tokens this crawler also obeys; `@ai-training` names the curated list.
+    #[serde(default)]
+    pub honor_tokens: Vec<String>,
+    /// Overrides `proxy.mode` for this crawler.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+// === defaults ===
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("consentry-data"),
+            proxy: ProxyConfig::default(),
+            tls: TlsConfig::default(),
+            upstream: UpstreamConfig::default(),
+            admin: AdminConfig::default(),
+            public: PublicConfig::default(),
+            storage: StorageConfig::default(),
+            crawlers: Vec::new(),
+        }
+    }
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            mode: Mode::Enforce,
+            block_status: 451,
+            allow_private_destinations: false,
+            max_connections: 10_000,
+            header_read_timeout: HumanDuration::secs(30),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            drain_timeout: HumanDuration::secs(10),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { intercept: true, upstream_roots: Vec::new(), leaf_cache_size: 10_000 }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            resolve: BTreeMap::new(),
+            connect_timeout: HumanDuration::secs(10),
+            response_timeout: HumanDuration::secs(60),
+            pool_idle_timeout: HumanDuration::secs(90),
+            pool_max_idle_per_host: 32,
+        }
+    }
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9128)), token: String::new() }
+    }
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9129)) }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://consentry-data/consentry.db".into(), durability: Durability::Sync }
+    }
+}
+
+impl CrawlerProfile {
+    /// The profile used when no config file names any crawler: no credentials needed.
+    pub fn builtin_default() -> Self {
+        Self {
+            name: DEFAULT_PROFILE.into(),
+            password: String::new(),
+            token: "Consentry".into(),
+            user_agent: None,
+            purposes: vec![Purpose::AiTrain],
+            honor_tokens: vec!["@ai-training".into()],
+            mode: None,
+        }
+    }
+
+    /// Whether this profile accepts requests that carry no credentials at all.
+    pub fn is_anonymous(&self) -> bool {
+        self.name == DEFAULT_PROFILE && self.password.is_empty()
+    }
+}
+
+// === loading ===
+
+/// One problem in a config file, naming the file and the full key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: `{key}`: {problem}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+}
+
+/// All problems found in one config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The built-in configuration `consentry run` uses when there is no file.
+    pub fn builtin() -> Self {
+        let mut config = Self::default();
+        config.crawlers.push(CrawlerProfile::builtin_default());
+        config
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError { file: file.clone(), key: "(file)".into(), problem: e.to_string() }])
+        })?;
+        Self::from_toml(&text, &file)
+    }
+
+    /// Parses and validates TOML text; `file` only names the source in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigErrors> {
+        let deserializer = toml::de::Deserializer::parse(text)
+            .map_err(|e| ConfigErrors(vec![parse_error(file, text, String::new(), &e)]))?;
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigErrors(vec![parse_error(file, text, path, e.inner())])
+        })?;
+        if config.crawlers.is_empty() {
+            config.crawlers.push(CrawlerProfile::builtin_default());
+        }
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, cross-field rules, files that must exist.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigErrors> {
+        let mut problems = Problems { file, found: Vec::new() };
+        self.validate_proxy(&mut problems);
+        self.validate_tls(&mut problems);
+        self.validate_upstream(&mut problems);
+        self.validate_storage(&mut problems);
+        self.validate_crawlers(&mut problems);
+        if problems.found.is_empty() { Ok(()) } else { Err(ConfigErrors(problems.found)) }
+    }
+
+    fn validate_proxy(&self, p: &mut Problems<'_>) {
+        let proxy = &self.proxy;
+        if proxy.block_status != 451 && proxy.block_status != 403 {
+            p.add("proxy.block_status", format!("must be 403 or 451, got {}", proxy.block_status));
+        }
+        if proxy.max_connections == 0 {
+            p.add("proxy.max_connections", "must be at least 1".into());
+        }
+        if proxy.max_header_bytes < 8192 {
+            p.add("proxy.max_header_bytes", format!("must be at least 8192, got {}", proxy.max_header_bytes));
+        }
+        if proxy.max_headers == 0 {
+            p.add("proxy.max_headers", "must be at least 1".into());
+        }
+        if proxy.header_read_timeout.0.is_zero() {
+            p.add("proxy.header_read_timeout", "must be longer than zero".into());
+        }
+        let listeners = [
+            ("proxy.listen", self.proxy.listen),
+            ("admin.listen", self.admin.listen),
+            ("public.listen", self.public.listen),
+        ];
+        for (i, (key, addr)) in listeners.iter().enumerate() {
+            let clash = listeners[..i].iter().find(|(_, other)| *other == *addr && addr.port() != 0);
+            if let Some((other_key, _)) = clash {
+                p.add(key, format!("{addr} is also used by `{other_key}`"));
+            }
+        }
+    }
+
+    fn validate_tls(&self, p: &mut Problems<'_>) {
+        for (i, path) in self.tls.upstream_roots.iter().enumerate() {
+            let key = format!("tls.upstream_roots[{i}]");
+            match crate::tls::read_pem_certificates(path) {
+                Ok(certs) if certs.is_empty() => {
+                    p.add(&key, format!("{} holds no PEM certificate", path.display()))
+                }
+                Ok(_) => {}
+                Err(e) => p.add(&key, format!("cannot read {}: {e}", path.display())),
+            }
+        }
+        if self.tls.leaf_cache_size == 0 {
+            p.add("tls.leaf_cache_size", "must be at least 1".into());
+        }
+    }
+
+    fn validate_upstream(&self, p: &mut Problems<'_>) {
+        for (from, to) in &self.upstream.resolve {
+            let key = format!("upstream.resolve.\"{from}\"");
+            if split_host_port(from).is_none() {
+                p.add(&key, format!("the key must be host:port, got {from:?}"));
+            }
+            if SocketAddr::from_str(to).is_err() {
+                p.add(&key, format!("the value must be ip:port (e.g. \"127.0.0.1:8443\"), got {to:?}"));
+            }
+        }
+        for (key, value) in [
+            ("upstream.connect_timeout", self.upstream.connect_timeout),
+            ("upstream.response_timeout", self.upstream.response_timeout),
+        ] {
+            if value.0.is_zero() {
+                p.add(key, "must be longer than zero".into());
+            }
+        }
+    }
+
+    fn validate_storage(&self, p: &mut Problems<'_>) {
+        let url = &self.storage.url;
+        if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            p.add("storage.url", format!("must start with sqlite:// or postgres://, got {url:?}"));
+        }
+    }
+
+    fn validate_crawlers(&self, p: &mut Problems<'_>) {
+        let mut names = BTreeSet::new();
+        for (i, crawler) in self.crawlers.iter().enumerate() {
+            let key = |field: &str| format!("crawlers[{i}].{field}");
+            if crawler.name.is_empty() || crawler.name.contains(':') {
+                p.add(&key("name"), format!("must be non-empty and contain no ':', got {:?}", crawler.name));
+            } else if !names.insert(crawler.name.as_str()) {
+                p.add(&key("name"), format!("{:?} names more than one crawler", crawler.name));
+            }
+            if !is_product_token(&crawler.token) {
+                p.add(
+                    &key("token"),
+                    format!("must be letters, digits, '-', '_' or '.', got {:?}", crawler.token),
+                );
+            }
+            if crawler.purposes.is_empty() {
+                p.add(&key("purposes"), "name at least one of search, ai-input, ai-train, tdm".into());
+            }
+            if let Some(agent) = &crawler.user_agent
+                && (agent.is_empty() || http::HeaderValue::from_str(agent).is_err())
+            {
+                p.add(&key("user_agent"), "must be a non-empty, printable header value".into());
+            }
+            for (j, token) in crawler.honor_tokens.iter().enumerate() {
+                let list = token.strip_prefix('@');
+                let valid = match list {
+                    Some(name) => KNOWN_TOKEN_LISTS.contains(&name),
+                    None => is_product_token(token),
+                };
+                if !valid {
+                    p.add(
+                        &format!("crawlers[{i}].honor_tokens[{j}]"),
+                        format!("{token:?} is neither a product token nor one of @{}", KNOWN_TOKEN_LISTS.join(", @")),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Curated token lists a profile may name with `@name` in `honor_tokens`.
+pub const KNOWN_TOKEN_LISTS: &[&str] = &["ai-training"];
+
+/// Letters, digits, `-`, `_`, `.`: RFC 9309 tokens plus the digits and dots real bots use.
+pub fn is_product_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Splits `host:port` (with `[v6]:port` support); `None` when the port is missing or invalid.
+pub fn split_host_port(text: &str) -> Option<(&str, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    (!host.is_empty()).then_some((host, port))
+}
+
+struct Problems<'a> {
+    file: &'a str,
+    found: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: &str, problem: String) {
+        self.found.push(ConfigError { file: self.file.into(), key: key.into(), problem });
+    }
+}
+
+/// Turns a TOML/serde error into a [`ConfigError`] naming the full key and, when known, the line.
+fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().to_string();
+    let mut key = if path == "." { String::new() } else { path };
+    // serde reports an unknown key at its parent; name the key itself.
+    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+        key = if key.is_empty() { unknown.to_string() } else { format!("{key}.{unknown}") };
+    }
+    if key.is_empty() {
+        key = "(document)".into();
+    }
+    let line = error.span().map(|span| line_of(text, span.start));
+    let problem = match line {
+        Some(line) => format!("{message} (line {line})"),
+        None => message,
+    };
+    ConfigError { file: file.into(), key, problem }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+// === durations ===
+
+/// A duration written as `"30s"`, `"500ms"`, `"15m"` (humantime syntax) or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Seconds(secs) => Ok(Self::secs(secs)),
+            Raw::Text(text) => humantime::parse_duration(&text).map(Self).map_err(|e| {
+                serde::de::Error::custom(format!("{text:?} is not a duration like \"30s\" or \"500ms\": {e}"))
+            }),
+        }
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,21 @@
+//! Consentry: an HTTP(S) forward proxy for crawlers that honours creators' opt-outs.
+//!
+//! A crawler sets `HTTPS_PROXY` to Consentry. For every request Consentry identifies the crawler
+//! and its declared purposes, gathers the site's policy, decides (block with a `451` that says
+//! why, or forward), and records the decision.
+//!
+//! # Layout
+//! - [`config`]: the configuration tree; load, validate, errors that name file and key.
+//! - [`proxy`]: the request path: accept, CONNECT and TLS interception, identify, parse, forward,
+//!   block answers.
+//! - [`decide`]: the pure decision engine (no I/O, no clock).
+//! - [`tls`]: Consentry's CA, minted leaf certificates, the verifying upstream TLS client.
+//! - [`admin`]: the admin listener (health, readiness).
+//! - [`app`]: wiring; runs the listeners with graceful shutdown.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod decide;
+pub mod proxy;
+pub mod tls;

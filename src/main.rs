@@ -1,0 +1,153 @@
+//! The `consentry` command line: a thin layer over the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use consentry::app::{self, Listeners};
+use consentry::config::Config;
+use consentry::tls::CertificateAuthority;
+
+/// Consentry: a forward proxy for crawlers that honours creators' opt-outs.
+#[derive(Debug, Parser)]
+#[command(name = "consentry", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the proxy and admin listeners.
+    Run {
+        /// Config file; default ./consentry.toml if present, else the built-in defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the CA certificate (PEM) crawlers must trust; creates the CA if missing.
+    Ca {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Work with config files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file; every problem is reported with file, key and reason.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => with_config(config.as_deref(), run),
+        Command::Ca { config } => with_config(config.as_deref(), print_ca),
+        Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Loads `-c FILE`, else `./consentry.toml` if present, else the built-in config.
+fn with_config(path: Option<&Path>, then: fn(Config) -> ExitCode) -> ExitCode {
+    let default_path = Path::new("consentry.toml");
+    let path = path.or_else(|| default_path.exists().then_some(default_path));
+    let config = match path {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Config::builtin(),
+    };
+    then(config)
+}
+
+fn print_ca(config: Config) -> ExitCode {
+    match CertificateAuthority::load_or_create(&config.data_dir) {
+        Ok(ca) => {
+            print!("{}", ca.certificate_pem());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("consentry ca: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("consentry: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listeners = Listeners::bind(&config).await?;
+        let proxy_addr = listeners.proxy.local_addr().ok();
+        let admin_addr = listeners.admin.local_addr().ok();
+        if let (Some(proxy), Some(admin)) = (proxy_addr, admin_addr) {
+            tracing::info!(%proxy, %admin, "consentry listening");
+            // One machine-readable line on stdout: scripts and tests wait for it.
+            println!("consentry ready proxy={proxy} admin={admin}");
+        }
+        app::run(config, listeners, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("consentry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Logs to stderr; `RUST_LOG` filters, `CONSENTRY_LOG_FORMAT=json` switches to JSON lines.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CONSENTRY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

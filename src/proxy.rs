@@ -1,0 +1,288 @@
+//! The request path, top to bottom.
+//!
+//! ```text
+//! listen ─▶ identify ─▶ target ─▶ gather policy ─▶ decide ─▶ forward or block ─▶ answer
+//!  (1)        (2)         (3)          (4)           (5)          (6)
+//! ```
+//! Plain requests (`GET http://…`) enter at [`handle_plain`]; `CONNECT` enters [`connect`], which
+//! either intercepts the tunnel (its inner requests then enter at [`connect::handle_in_tunnel`])
+//! or, with interception off, splices bytes after a host-level decision. Both paths meet in
+//! [`process`], so one request is judged the same way whichever way it arrived.
+
+pub mod answer;
+pub mod connect;
+pub mod connector;
+pub mod forward;
+pub mod identify;
+pub mod listen;
+pub mod target;
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, CrawlerProfile};
+use crate::decide::{self, Crawler, Decision, Effect, Evidence, Reason, Source, Stage, Verdict};
+use crate::tls::{LeafMinter, TlsSetupError};
+use answer::BlockBody;
+use forward::{Upstream, UpstreamError};
+use identify::Profiles;
+use target::Target;
+
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+/// The body type of everything the proxy sends, upstream and to the crawler.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Everything the request path shares, built once at start-up.
+pub struct ProxyState {
+    pub config: Arc<Config>,
+    pub profiles: Profiles,
+    pub upstream: Upstream,
+    /// `None` when `tls.intercept = false`.
+    pub interception: Option<connect::Interception>,
+    /// Cancelled on SIGINT/SIGTERM: listeners stop accepting, connections drain.
+    pub shutdown: CancellationToken,
+    /// Every connection and tunnel task, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl ProxyState {
+    pub fn new(config: Arc<Config>, minter: Option<Arc<LeafMinter>>) -> Result<Self, TlsSetupError> {
+        let interception = match (config.tls.intercept, minter) {
+            (true, Some(minter)) => Some(connect::Interception::new(minter)?),
+            _ => None,
+        };
+        Ok(Self {
+            profiles: Profiles::new(&config.crawlers),
+            upstream: Upstream::new(&config)?,
+            interception,
+            config,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+}
+
+/// One accepted client connection.
+pub struct ClientConn {
+    pub peer: SocketAddr,
+    /// Held by the connection and any tunnel it opens: `proxy.max_connections` counts both.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// One request on its way through the pipeline, after identify and parse.
+pub struct Exchange {
+    pub request_id: String,
+    pub profile: Arc<CrawlerProfile>,
+    pub target: Target,
+    pub method: Method,
+    pub notes: Vec<String>,
+    pub started: Instant,
+}
+
+/// A fresh request id: UUIDv7, so ids sort by time.
+pub fn new_request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Entry point for requests on the proxy port.
+pub async fn handle_plain(state: Arc<ProxyState>, conn: Arc<ClientConn>, request: Request<Incoming>) -> Response<ProxyBody> {
+    let request_id = new_request_id();
+    if is_loop(&request) {
+        let reason = "the request already passed through Consentry (Via); refusing to forward it to itself";
+        return answer::error(StatusCode::LOOP_DETECTED, &request_id, "loop_detected", reason);
+    }
+    if request.method() == Method::CONNECT {
+        return connect::handle_connect(state, conn, request_id, request).await;
+    }
+    let target = match target::parse_absolute(request.uri()) {
+        Ok(target) => target,
+        Err(e) => return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", &e.to_string()),
+    };
+    let profile = match state.profiles.identify(request.headers().get(header::PROXY_AUTHORIZATION)) {
+        Ok(profile) => profile,
+        Err(e) => return answer::auth_required(&request_id, &e.to_string()),
+    };
+    let exchange = Exchange {
+        request_id,
+        profile,
+        target,
+        method: request.method().clone(),
+        notes: Vec::new(),
+        started: Instant::now(),
+    };
+    process(&state, exchange, request).await
+}
+
+/// Stages 4 to 6 for one identified, parsed request: gather, decide, then forward or block.
+pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
+    let client_version = request.version();
+    let decision = decide_request(state, &exchange);
+    if decision.stops_request() {
+        let response = block_answer(state, &exchange, &decision);
+        record(&exchange, &decision, response.status());
+        return response;
+    }
+    let upstream_request = match upstream_request(&exchange, request) {
+        Ok(request) => request,
+        Err(reason) => {
+            return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason);
+        }
+    };
+    let response = match state.upstream.send(upstream_request).await {
+        Ok(response) => deliver(response, &exchange, &decision, client_version),
+        Err(error) => upstream_error_answer(&exchange, error),
+    };
+    record(&exchange, &decision, response.status());
+    response
+}
+
+/// Whether the request already went through a Consentry (its `Via` names our pseudonym).
+fn is_loop<B>(request: &Request<B>) -> bool {
+    request.headers().get_all(header::VIA).iter().filter_map(|v| v.to_str().ok()).any(|via| {
+        via.split(',').any(|hop| hop.split_whitespace().nth(1) == Some(forward::VIA_PSEUDONYM))
+    })
+}
+
+/// Stages 4 and 5: gather the evidence for this request and decide.
+///
+/// The policy sources (robots.txt, AI signals, registry) plug in here as they land; until then the
+/// evidence is empty and every request is allowed with "no signal" recorded.
+pub fn decide_request(state: &ProxyState, exchange: &Exchange) -> Decision {
+    let evidence = Evidence { findings: Vec::new(), notes: exchange.notes.clone() };
+    let profile = &exchange.profile;
+    let crawler = Crawler {
+        name: &profile.name,
+        purposes: &profile.purposes,
+        mode: profile.mode.unwrap_or(state.config.proxy.mode),
+    };
+    decide::decide(&crawler, &evidence, Stage::Request)
+}
+
+/// The block answer for a decision that stops the request.
+pub fn block_answer(state: &ProxyState, exchange: &Exchange, decision: &Decision) -> Response<ProxyBody> {
+    let status = StatusCode::from_u16(state.config.proxy.block_status).unwrap_or(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    answer::blocked(status, &block_body(exchange, decision, &exchange.target.to_string()), decision)
+}
+
+fn block_body<'a>(exchange: &'a Exchange, decision: &'a Decision, url: &'a str) -> BlockBody<'a> {
+    BlockBody {
+        request_id: &exchange.request_id,
+        verdict: decision.verdict,
+        stage: decision.stage,
+        mode: decision.mode,
+        url,
+        crawler: &exchange.profile.name,
+        purposes: &exchange.profile.purposes,
+        reasons: &decision.reasons,
+        notes: &decision.notes,
+    }
+}
+
+/// Maps a failed upstream exchange to its answer: `403` network policy, `504` timeout, `502` else.
+pub fn upstream_error_answer(exchange: &Exchange, error: UpstreamError) -> Response<ProxyBody> {
+    let id = &exchange.request_id;
+    match error {
+        UpstreamError::Refused(message) => {
+            let decision = Decision {
+                verdict: Verdict::Block,
+                stage: Stage::Request,
+                mode: decide::Mode::Enforce,
+                reasons: vec![Reason {
+                    source: Source::NetworkPolicy,
+                    effect: Effect::Disallow,
+                    purpose: None,
+                    rule: Some(message),
+                    line: None,
+                    evidence: Some("proxy.allow_private_destinations = false".into()),
+                    evidence_sha256: None,
+                }],
+                notes: Vec::new(),
+            };
+            let url = exchange.target.to_string();
+            answer::blocked(StatusCode::FORBIDDEN, &block_body(exchange, &decision, &url), &decision)
+        }
+        UpstreamError::Timeout(reason) => answer::error(StatusCode::GATEWAY_TIMEOUT, id, "upstream_timeout", &reason),
+        UpstreamError::Failed(reason) => answer::error(StatusCode::BAD_GATEWAY, id, "upstream_failed", &reason),
+    }
+}
+
+/// Builds the request sent to the origin: absolute URI, no hop-by-hop fields, `Host` from the
+/// target, the profile's user agent, `Via`, and the body streamed through.
+fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<Request<ProxyBody>, String> {
+    let (mut parts, body) = request.into_parts();
+    parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
+    let received_version = parts.version;
+    parts.version = Version::HTTP_11;
+    let headers = &mut parts.headers;
+    forward::strip_hop_by_hop(headers);
+    // The client derives Host from the URI authority (and HTTP/2 uses :authority instead).
+    headers.remove(header::HOST);
+    if let Some(agent) = &exchange.profile.user_agent {
+        let value = HeaderValue::from_str(agent).map_err(|_| "the profile's user_agent is not a valid header value")?;
+        headers.insert(header::USER_AGENT, value);
+    }
+    forward::add_via(headers, received_version);
+    Ok(Request::from_parts(parts, body.map_err(BoxError::from).boxed_unsync()))
+}
+
+/// Stage 6 for an allowed request: the origin's response, cleaned, with Consentry's headers.
+fn deliver(response: Response<Incoming>, exchange: &Exchange, decision: &Decision, client_version: Version) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let origin_version = parts.version;
+    forward::strip_hop_by_hop(&mut parts.headers);
+    forward::add_via(&mut parts.headers, origin_version);
+    parts.headers.insert(answer::DECISION_HEADER, HeaderValue::from_static(decision.header_value()));
+    parts.version = client_version;
+    let mut response = Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
+    answer::set_request_id(&mut response, &exchange.request_id);
+    response
+}
+
+/// Stage 8 (until the audit log lands): one structured log event per decision.
+fn record(exchange: &Exchange, decision: &Decision, status: StatusCode) {
+    let sources: Vec<&str> = decision
+        .reasons
+        .iter()
+        .filter(|r| r.effect == Effect::Disallow)
+        .map(|r| source_name(r.source))
+        .collect();
+    tracing::info!(
+        target: "consentry::decision",
+        request_id = %exchange.request_id,
+        crawler = %exchange.profile.name,
+        method = %exchange.method,
+        url = %exchange.target,
+        decision = decision.header_value(),
+        stage = ?decision.stage,
+        sources = ?sources,
+        status = status.as_u16(),
+        duration_ms = exchange.started.elapsed().as_secs_f64() * 1000.0,
+    );
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Robots => "robots",
+        Source::ContentUsage => "content-usage",
+        Source::ContentSignal => "content-signal",
+        Source::Tdmrep => "tdmrep",
+        Source::XRobotsTag => "x-robots-tag",
+        Source::MetaRobots => "meta-robots",
+        Source::AiTxt => "ai-txt",
+        Source::Rsl => "rsl",
+        Source::Registry => "registry",
+        Source::NetworkPolicy => "network-policy",
+    }
+}

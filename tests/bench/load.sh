@@ -1,0 +1,638 @@
+#!/usr/bin/env bash
+# Consentry load benchmark: Consentry vs Squid vs Apache Traffic Server vs direct-to-origin.
+#
+#   tests/bench/load.sh                  # full comparison (~5 minutes), table at the end
+#   tests/bench/load.sh --install-deps   # first apt-get/cargo install what is missing, then run
+#
+# Everything runs on 127.0.0.1 only, every load run is bounded in time, and every process the
+# script starts is stopped by the EXIT trap, also on failure or Ctrl-C.
+# See tests/bench/README.md for the method, the knobs (BENCH_* variables) and the caveats.
+
+set -uo pipefail   # no `set -e`: one peer failing must skip its rows, not abort the comparison
+
+# ---------------------------------------------------------------------------------------------
+# Knobs (environment variables), with the defaults used for the figures in README.md
+# ---------------------------------------------------------------------------------------------
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DURATION=${BENCH_DURATION:-10}        # seconds measured per row
+WARMUP=${BENCH_WARMUP:-2}             # seconds of identical load first, discarded
+CONNS=${BENCH_CONNS:-32}              # concurrent client connections
+PROXY_CPU=${BENCH_PROXY_CPU:-0}       # core the proxy under test is pinned to
+LOAD_CPU=${BENCH_LOAD_CPU:-1}         # core shared by the origin and the load generator
+CONFIGS=${BENCH_CONFIGS:-direct,consentry,squid,trafficserver}
+MODES=${BENCH_MODES:-http,https,https-newconn}
+CONSENTRY_BIN=${CONSENTRY_BIN:-$REPO/target/release/consentry}
+CONSENTRY_BUILD=${CONSENTRY_BUILD:-1} # 0: never run cargo build, use the binary as it is
+OUT=${BENCH_OUT:-/tmp/consentry-bench-$(date +%Y%m%d-%H%M%S)}
+INSTALL_DEPS=0
+
+for arg in "$@"; do
+    case $arg in
+        --install-deps) INSTALL_DEPS=1 ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+export PATH="$PATH:$HOME/.cargo/bin:/usr/sbin:/sbin"
+export LC_ALL=C
+
+log()  { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+warn() { printf '[bench %s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die()  { printf '[bench %s] FATAL: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+want() { [[ ",$1," == *",$2,"* ]]; }   # want LIST ITEM: is ITEM in the comma list?
+
+# ---------------------------------------------------------------------------------------------
+# Process bookkeeping and cleanup. Each server is started with `setsid`, so its pid is also its
+# process-group id and helpers it forks (nginx workers, Squid's certificate generators) can be
+# stopped with it. Only groups started here are ever signalled.
+# ---------------------------------------------------------------------------------------------
+declare -A PGID=()
+WORK=""
+
+stop_service() {   # stop_service NAME: TERM the process group, KILL it after 5 s
+    local name=$1 pg=${PGID[$1]:-}
+    [[ -n $pg ]] || return 0
+    unset "PGID[$name]"
+    kill -TERM -- "-$pg" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 -- "-$pg" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    warn "$name (pgid $pg) ignored SIGTERM; killing it"
+    kill -KILL -- "-$pg" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    for name in "${!PGID[@]}"; do stop_service "$name"; done
+    # Keep the logs of a failed run for inspection; a good run leaves nothing behind.
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $rc -eq 0 ]]; then rm -rf "$WORK"; else warn "work dir kept for inspection: $WORK"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+STARTED=""
+start_service() {   # start_service NAME CPU DIR LOGFILE CMD...: run CMD in DIR pinned to CPU, in its
+    # own process group; sets $STARTED to its pid. (The subshell execs setsid, which execs taskset,
+    # which execs CMD, so $! is CMD's pid and, as setsid did not need to fork, its group id.)
+    local name=$1 cpu=$2 dir=$3 logf=$4; shift 4
+    (cd "$dir" && exec setsid taskset -c "$cpu" "$@") >"$logf" 2>&1 </dev/null &
+    PGID[$name]=$!
+    STARTED=$!
+}
+
+wait_port() {   # wait_port PORT PID SECONDS: until 127.0.0.1:PORT accepts, or PID dies
+    local port=$1 pid=$2 secs=$3 i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+free_ports() {   # free_ports N: N distinct free loopback TCP ports (held together, then released)
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies
+# ---------------------------------------------------------------------------------------------
+install_deps() {
+    local pkgs=()
+    command -v nginx >/dev/null          || pkgs+=(nginx-light)
+    command -v wrk >/dev/null            || pkgs+=(wrk)
+    command -v squid >/dev/null          || pkgs+=(squid-openssl)
+    command -v traffic_server >/dev/null || pkgs+=(trafficserver)
+    command -v openssl >/dev/null        || pkgs+=(openssl)
+    command -v curl >/dev/null           || pkgs+=(curl)
+    command -v taskset >/dev/null        || pkgs+=(util-linux)
+    command -v python3 >/dev/null        || pkgs+=(python3)
+    if ((${#pkgs[@]})); then
+        log "apt-get install ${pkgs[*]}"
+        # The packages' maintainer scripts would start system-wide squid/trafficserver/nginx on
+        # their default ports; a temporary policy-rc.d forbids that (and is removed right after).
+        local policy=/usr/sbin/policy-rc.d made_policy=0
+        if [[ ! -e $policy ]]; then printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1; fi
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >&2
+        local rc=$?
+        ((made_policy)) && rm -f $policy
+        ((rc == 0)) || die "apt-get install failed"
+    fi
+    # oha (HTTPS load through CONNECT with a custom CA) is not packaged in Debian 12.
+    if ! command -v oha >/dev/null; then
+        log "cargo install oha --locked (a few minutes, once)"
+        nice -n 10 cargo install oha --locked >&2 || die "cargo install oha failed"
+    fi
+}
+((INSTALL_DEPS)) && install_deps
+
+for tool in python3 openssl curl taskset setsid; do
+    command -v $tool >/dev/null || die "$tool is missing (run with --install-deps)"
+done
+command -v nginx >/dev/null || die "nginx (the origin) is missing: run tests/bench/load.sh --install-deps"
+if ! command -v wrk >/dev/null; then warn "wrk missing: plain-HTTP rows skipped (--install-deps)"; MODES=${MODES//http,/}; MODES=${MODES/#http/}; fi
+HAVE_OHA=1
+command -v oha >/dev/null || { HAVE_OHA=0; warn "oha missing: HTTPS rows skipped (--install-deps)"; }
+(( $(nproc) >= 2 )) || warn "fewer than 2 cores: proxy and load generator will share a core"
+
+# ---------------------------------------------------------------------------------------------
+# Scratch directory, ports, test PKI and payloads
+# ---------------------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/consentry-bench-work.XXXXXX)
+# Squid and nginx drop privileges to `proxy`/`nobody`; they must be able to read their files.
+chmod 755 "$WORK"
+mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+printf 'config\tmode\tsize\trps\tp50_ms\tp99_ms\trequests\tbad\tcpu_us_per_req\tcpu_pct\thwm_kib\tnote\n' >"$RESULTS"
+
+read -r ORIGIN_HTTP ORIGIN_HTTPS PROXY_PORT ADMIN_PORT PUBLIC_PORT < <(free_ports 5)
+log "work dir $WORK; results in $OUT"
+log "origin http=127.0.0.1:$ORIGIN_HTTP https=127.0.0.1:$ORIGIN_HTTPS; proxies listen on 127.0.0.1:$PROXY_PORT"
+
+# A throw-away CA for the origin; its leaf names 127.0.0.1 (IP SAN) since every URL uses the IP.
+# EC P-256 everywhere: what a modern origin serves, and cheap to sign with.
+mk_ca() {   # mk_ca NAME CN
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3 \
+        -keyout "$WORK/$1.key" -out "$WORK/$1.pem" -subj "/CN=$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        2>/dev/null
+}
+mk_ca origin-ca "Consentry bench origin CA" || die "openssl: cannot make the origin CA"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$WORK/origin.key" -out "$WORK/origin.csr" 2>/dev/null &&
+openssl x509 -req -in "$WORK/origin.csr" -CA "$WORK/origin-ca.pem" -CAkey "$WORK/origin-ca.key" \
+    -CAcreateserial -days 3 -out "$WORK/origin.pem" -extfile <(printf '%s\n' \
+    "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth") 2>/dev/null ||
+    die "openssl: cannot make the origin certificate"
+chmod 644 "$WORK"/*.key
+
+# Random (incompressible) bodies, so no layer can win by compressing.
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom >"$WORK/www/1k"
+head -c $((100 * 1024)) /dev/urandom >"$WORK/www/100k"
+declare -A SIZE_BYTES=([1k]=1024 [100k]=102400)
+
+# ---------------------------------------------------------------------------------------------
+# Origin: nginx, one worker pinned to the load core, access log off, keep-alive unlimited
+# ---------------------------------------------------------------------------------------------
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    sendfile on; tcp_nopush on; tcp_nodelay on;
+    keepalive_requests 1000000;   # default 1000 would make every proxy reconnect now and then
+    keepalive_timeout 120s;
+    client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    server {
+        listen 127.0.0.1:$ORIGIN_HTTP;
+        listen 127.0.0.1:$ORIGIN_HTTPS ssl;
+        ssl_certificate $WORK/origin.pem;
+        ssl_certificate_key $WORK/origin.key;
+        root $WORK/www;
+    }
+}
+EOF
+start_service origin "$LOAD_CPU" "$WORK/nginx" "$WORK/nginx/stdout.log" \
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
+NGINX_PID=$STARTED
+wait_port "$ORIGIN_HTTP" "$NGINX_PID" 10 && wait_port "$ORIGIN_HTTPS" "$NGINX_PID" 5 ||
+    { cat "$WORK/nginx/error.log" >&2; die "nginx origin did not start"; }
+for s in 1k 100k; do
+    got=$(curl -sS --cacert "$WORK/origin-ca.pem" -o /dev/null -w '%{http_code} %{size_download}' \
+        "https://127.0.0.1:$ORIGIN_HTTPS/$s") || die "origin HTTPS check failed"
+    [[ $got == "200 ${SIZE_BYTES[$s]}" ]] || die "origin returned '$got' for /$s"
+done
+log "origin up (nginx pid $NGINX_PID, core $LOAD_CPU)"
+
+# ---------------------------------------------------------------------------------------------
+# Load generators
+# ---------------------------------------------------------------------------------------------
+# wrk, plain HTTP. Through a proxy the request line must be absolute-form
+# (GET http://host:port/path HTTP/1.1), which wrk only does from Lua. The `done` hook prints one
+# machine-readable line with wrk's own counters.
+run_wrk() {   # run_wrk SECONDS PROXYPORT|"" SIZE -> "BENCH key=value ..." on stdout
+    local secs=$1 pport=$2 size=$3 script=$WORK/wrk-$3-${2:-direct}.lua target path
+    if [[ -n $pport ]]; then
+        target="http://127.0.0.1:$pport"; path="http://127.0.0.1:$ORIGIN_HTTP/$size"
+    else
+        target="http://127.0.0.1:$ORIGIN_HTTP"; path="/$size"
+    fi
+    cat >"$script" <<EOF
+wrk.method = "GET"
+wrk.path = "$path"
+wrk.headers["Host"] = "127.0.0.1:$ORIGIN_HTTP"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d status=%d connect=%d read=%d write=%d timeout=%d bytes=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect, e.read, e.write, e.timeout, summary.bytes))
+end
+EOF
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -s "$script" "$target" 2>&1
+}
+
+# oha, HTTPS. With -x it sends CONNECT to the proxy, then TLS inside the tunnel, trusting only
+# the CA given (the proxy's minting CA, or the origin CA when direct). Keep-alive mode opens
+# CONNECT+TLS once per connection; --disable-keepalive does it for every request.
+run_oha() {   # run_oha SECONDS PROXYPORT|"" CAFILE SIZE KEEPALIVE(1|0) -> oha JSON on stdout
+    local secs=$1 pport=$2 ca=$3 size=$4 ka=$5 args=()
+    [[ -n $pport ]] && args+=(-x "http://127.0.0.1:$pport")
+    ((ka)) || args+=(--disable-keepalive)
+    taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "${secs}s" -c "$CONNS" -t 5s \
+        --cacert "$ca" "${args[@]}" "https://127.0.0.1:$ORIGIN_HTTPS/$size" 2>&1
+}
+
+# Turn either tool's output into: requests rps p50_ms p99_ms bad note
+parse_load() {   # parse_load wrk|oha FILE SIZE
+    python3 - "$1" "$2" "${SIZE_BYTES[$3]}" <<'EOF'
+import json, re, sys
+tool, path, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+text = open(path, errors="replace").read()
+def out(req, rps, p50, p99, bad, note):
+    print(f"{req}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{bad}\t{note or '-'}")
+if tool == "wrk":
+    m = re.search(r"^BENCH (.*)$", text, re.M)
+    if not m:
+        sys.exit("no wrk summary: " + text.strip()[-300:])
+    v = {k: int(x) for k, x in (kv.split("=") for kv in m.group(1).split())}
+    sock = v["connect"] + v["read"] + v["write"] + v["timeout"]
+    bad = v["status"] + sock
+    note = []
+    if v["status"]: note.append(f"{v['status']} HTTP>=400")
+    if sock: note.append(f"socket errors c/r/w/t={v['connect']}/{v['read']}/{v['write']}/{v['timeout']}")
+    # bytes include headers; a large shortfall means truncated or wrong bodies
+    if v["requests"] and v["bytes"] / v["requests"] < size:
+        note.append(f"only {v['bytes'] // v['requests']} B/response")
+    # rps counts only responses that were not errors
+    ok = v["requests"] - v["status"]
+    out(v["requests"], ok / (v["duration_us"] / 1e6), v["p50_us"] / 1e3, v["p99_us"] / 1e3, bad, "; ".join(note))
+else:
+    try:
+        j = json.loads(text[text.index("{"):])
+    except Exception:
+        sys.exit("no oha JSON: " + text.strip()[-300:])
+    s = j["summary"]
+    codes = {int(k): v for k, v in (j.get("statusCodeDistribution") or {}).items()}
+    errs = j.get("errorDistribution") or {}
+    # oha cancels what is in flight when -z expires; those are not failures of the proxy.
+    errs = {k: v for k, v in errs.items() if "deadline" not in k}
+    req = sum(codes.values())
+    ok = sum(v for k, v in codes.items() if 200 <= k < 300)
+    bad = req - ok + sum(errs.values())
+    note = []
+    if req - ok: note.append("non-2xx " + ",".join(f"{k}x{v}" for k, v in sorted(codes.items()) if not 200 <= k < 300))
+    if errs: note.append("errors " + "; ".join(f"{v}x {k[:80]}" for k, v in errs.items()))
+    if req and s.get("sizePerRequest") and s["sizePerRequest"] < size:
+        note.append(f"only {s['sizePerRequest']:.0f} B/response")
+    lat = j.get("latencyPercentilesSuccessful") or j["latencyPercentiles"]
+    def ms(x): return (x or 0) * 1e3
+    out(req, ok / s["total"] if s["total"] else 0, ms(lat.get("p50")), ms(lat.get("p99")), bad, "; ".join(note))
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# Proxy accounting: CPU time (utime+stime, all threads) and peak RSS of one process
+# ---------------------------------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {   # fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends comm
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null; }   # resets VmHWM to the current RSS
+hwm_kib()   { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# ---------------------------------------------------------------------------------------------
+# One row: warm up, then measure; appends to $RESULTS
+# ---------------------------------------------------------------------------------------------
+record_skip() {   # record_skip CONFIG MODE SIZE REASON
+    printf '%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
+    warn "$1 $2 $3 skipped: $4"
+}
+
+load_cmd() {   # load_cmd SECONDS CONFIG MODE SIZE PROXYPORT CA -> runs the right generator
+    local secs=$1 mode=$3 size=$4 pport=$5 ca=$6
+    case $mode in
+        http)          run_wrk "$secs" "$pport" "$size" ;;
+        https)         run_oha "$secs" "$pport" "$ca" "$size" 1 ;;
+        https-newconn) run_oha "$secs" "$pport" "$ca" "$size" 0 ;;
+    esac
+}
+
+measure() {   # measure CONFIG MODE SIZE PROXYPID|"" PROXYPORT|"" CA
+    local cfg=$1 mode=$2 size=$3 pid=$4 pport=$5 ca=$6 tool=wrk raw=$WORK/load-$1-$2-$3.out
+    [[ $mode == http ]] || tool=oha
+    log "$cfg $mode $size: ${WARMUP}s warm-up + ${DURATION}s measured, $CONNS connections"
+    load_cmd "$WARMUP" "$cfg" "$mode" "$size" "$pport" "$ca" >/dev/null
+    local t0=0 t1=0 hwm=- cpu=- pct=-
+    if [[ -n $pid ]]; then reset_hwm "$pid"; t0=$(cpu_ticks "$pid"); fi
+    load_cmd "$DURATION" "$cfg" "$mode" "$size" "$pport" "$ca" >"$raw"
+    if [[ -n $pid ]]; then
+        if ! kill -0 "$pid" 2>/dev/null; then record_skip "$cfg" "$mode" "$size" "proxy died during the run"; return 1; fi
+        t1=$(cpu_ticks "$pid"); hwm=$(hwm_kib "$pid")
+    fi
+    local parsed
+    if ! parsed=$(parse_load "$tool" "$raw" "$size" 2>&1); then
+        record_skip "$cfg" "$mode" "$size" "load generator failed: ${parsed//$'\t'/ }"; return 1
+    fi
+    local req rps p50 p99 bad note
+    IFS=$'\t' read -r req rps p50 p99 bad note <<<"$parsed"
+    if [[ -n $pid ]] && ((req > 0)); then
+        local us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
+        cpu=$(awk -v u="$us" -v r="$req" 'BEGIN { printf "%.1f", u / r }')
+        pct=$(awk -v u="$us" -v d="$DURATION" 'BEGIN { printf "%.0f", u / (d * 10000) }')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$cfg" "$mode" "$size" "$rps" "$p50" "$p99" "$req" "$bad" "$cpu" "$pct" "$hwm" "$note" >>"$RESULTS"
+    log "  -> $rps req/s, p50 ${p50} ms, p99 ${p99} ms, bad $bad, cpu ${cpu} us/req, proxy core ${pct}%, peak RSS ${hwm} KiB${note:+ ($note)}"
+    [[ $bad == 0 ]] || warn "$cfg $mode $size: $bad failed requests; details in $raw: $(head -c 400 "$raw")"
+}
+
+# Before loading a proxy, one curl through it must return the exact body length with 200;
+# a proxy answering errors fast would otherwise look like a fast proxy.
+preflight() {   # preflight CONFIG MODE SIZE PROXYPORT CA -> 0 if fine, else prints why
+    local cfg=$1 mode=$2 size=$3 pport=$4 ca=$5 url hdrs=$WORK/preflight.hdr got
+    if [[ $mode == http ]]; then url="http://127.0.0.1:$ORIGIN_HTTP/$size"; else url="https://127.0.0.1:$ORIGIN_HTTPS/$size"; fi
+    got=$(curl -sS --max-time 10 --cacert "$ca" -x "http://127.0.0.1:$pport" -D "$hdrs" -o /dev/null \
+        -w '%{http_code} %{size_download}' "$url" 2>&1) || { echo "curl: $got"; return 1; }
+    [[ $got == "200 ${SIZE_BYTES[$size]}" ]] || { echo "got '$got', want '200 ${SIZE_BYTES[$size]}'"; return 1; }
+    if [[ $cfg == consentry ]] && ! grep -qi '^consentry-decision: *allow' "$hdrs"; then
+        warn "consentry: response lacks 'Consentry-Decision: allow' (headers: $(tr -d '\r' <"$hdrs" | tr '\n' '|'))"
+    fi
+    return 0
+}
+
+# Run every wanted mode x size against one proxy that is already up.
+measure_proxy() {   # measure_proxy CONFIG PID CA|"" HTTPS_SKIP_REASON|""
+    local cfg=$1 pid=$2 ca=$3 https_skip=$4 mode size why
+    for mode in ${MODES//,/ }; do
+        for size in 1k 100k; do
+            [[ $mode == https-newconn && $size != 1k ]] && continue   # handshake cost: 1k is enough
+            if [[ $mode != http ]]; then
+                [[ -n $https_skip ]] && { record_skip "$cfg" "$mode" "$size" "$https_skip"; continue; }
+                ((HAVE_OHA)) || { record_skip "$cfg" "$mode" "$size" "oha not installed"; continue; }
+            fi
+            if ! kill -0 "$pid" 2>/dev/null; then record_skip "$cfg" "$mode" "$size" "proxy not running"; continue; fi
+            if ! why=$(preflight "$cfg" "$mode" "$size" "$PROXY_PORT" "${ca:-$WORK/origin-ca.pem}"); then
+                record_skip "$cfg" "$mode" "$size" "preflight failed: $why"; continue
+            fi
+            measure "$cfg" "$mode" "$size" "$pid" "$PROXY_PORT" "$ca"
+        done
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# (1) direct: the ceiling of this rig (load generator + origin on their core, no proxy)
+# ---------------------------------------------------------------------------------------------
+bench_direct() {
+    local mode size
+    for mode in ${MODES//,/ }; do
+        for size in 1k 100k; do
+            [[ $mode == https-newconn && $size != 1k ]] && continue
+            [[ $mode != http ]] && ! ((HAVE_OHA)) && { record_skip direct "$mode" "$size" "oha not installed"; continue; }
+            measure direct "$mode" "$size" "" "" "$WORK/origin-ca.pem"
+        done
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# (2) Consentry, with the bench config from the run contract
+# ---------------------------------------------------------------------------------------------
+bench_consentry() {
+    local dir=$WORK/consentry skip_all=""
+    mkdir -p "$dir"
+    if [[ $CONSENTRY_BUILD == 1 ]]; then
+        log "cargo build --release in $REPO (no-op when up to date)"
+        if ! (cd "$REPO" && nice -n 10 cargo build --release) >"$dir/build.log" 2>&1; then
+            if [[ -x $CONSENTRY_BIN ]]; then
+                warn "cargo build failed (see below); benchmarking the existing, possibly stale, $CONSENTRY_BIN"
+            else
+                skip_all="cargo build --release failed"
+            fi
+            tail -n 15 "$dir/build.log" >&2
+        fi
+    fi
+    [[ -z $skip_all && ! -x $CONSENTRY_BIN ]] && skip_all="binary $CONSENTRY_BIN not found"
+    cat >"$dir/consentry.toml" <<EOF
+data_dir = "$dir/consentry-data"
+[proxy]
+listen = "127.0.0.1:$PROXY_PORT"
+allow_private_destinations = true
+[tls]
+intercept = true
+upstream_roots = ["$WORK/origin-ca.pem"]
+[admin]
+listen = "127.0.0.1:$ADMIN_PORT"
+[public]
+listen = "127.0.0.1:$PUBLIC_PORT"
+[storage]
+durability = "async"
+EOF
+    local pid="" ca_skip=""
+    if [[ -z $skip_all ]]; then
+        # `ca` first, so the CA exists before `run` and the proxy's CA is the one we trust.
+        # Both run from $dir so that any relative default path lands in the scratch directory.
+        if ! (cd "$dir" && "$CONSENTRY_BIN" ca -c "$dir/consentry.toml") >"$dir/ca.pem" 2>"$dir/ca.err" ||
+            ! grep -q 'BEGIN CERTIFICATE' "$dir/ca.pem"; then
+            ca_skip="'consentry ca' failed: $(tail -c 300 "$dir/ca.err")"
+            warn "$ca_skip"
+        fi
+        start_service consentry "$PROXY_CPU" "$dir" "$dir/consentry.log" \
+            "$CONSENTRY_BIN" run -c "$dir/consentry.toml"
+        pid=$STARTED
+        if ! wait_port "$PROXY_PORT" "$pid" 20; then
+            skip_all="consentry did not start listening: $(tail -n 5 "$dir/consentry.log" | tr '\n' ' ' | tail -c 400)"
+        else
+            log "consentry up (pid $pid, core $PROXY_CPU)"
+        fi
+    fi
+    if [[ -n $skip_all ]]; then
+        local mode size
+        for mode in ${MODES//,/ }; do for size in 1k 100k; do
+            [[ $mode == https-newconn && $size != 1k ]] && continue
+            record_skip consentry "$mode" "$size" "$skip_all"
+        done; done
+    else
+        measure_proxy consentry "$pid" "$dir/ca.pem" "$ca_skip"
+    fi
+    stop_service consentry
+    # Its own words about the run: warnings/errors it logged are worth reading next to the table.
+    if [[ -s $dir/consentry.log ]]; then
+        cp "$dir/consentry.log" "$OUT/consentry.log"
+        local n; n=$(grep -ciE 'warn|error' "$dir/consentry.log")
+        ((n)) && warn "consentry logged $n warning/error lines; see $OUT/consentry.log"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# (3) Squid: caching off, no disk cache, ssl-bump for CONNECT (mimicking the origin certificate)
+# ---------------------------------------------------------------------------------------------
+bench_squid() {
+    local dir=$WORK/squid
+    command -v squid >/dev/null || { record_all_skip squid "squid not installed (--install-deps)"; return; }
+    local certgen=/usr/lib/squid/security_file_certgen https_skip=""
+    [[ -x $certgen ]] || https_skip="squid without ssl-bump support (install squid-openssl)"
+    mkdir -p "$dir"
+    mk_ca squid/ca "Squid bench CA" || die "openssl: cannot make Squid's CA"
+    "$certgen" -c -s "$dir/ssl_db" -M 16MB >/dev/null 2>&1
+    chown -R proxy:proxy "$dir" 2>/dev/null
+    cat >"$dir/squid.conf" <<EOF
+# Loopback-only forward proxy; everything a benchmark does not need is off.
+http_port 127.0.0.1:$PROXY_PORT ssl-bump tls-cert=$dir/ca.pem tls-key=$dir/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
+sslcrtd_program $certgen -s $dir/ssl_db -M 16MB
+sslcrtd_children 4 startup=1 idle=1
+# peek at the client hello, stare at the server certificate, then bump: the minted leaf mimics
+# the origin's (including its IP SAN), which is what a client verifying 127.0.0.1 needs.
+acl step1 at_step SslBump1
+acl step2 at_step SslBump2
+ssl_bump peek step1
+ssl_bump stare step2
+ssl_bump bump all
+tls_outgoing_options cafile=$WORK/origin-ca.pem
+http_access allow all
+# caching off: nothing stored, no disk cache (no cache_dir at all), no memory cache
+cache deny all
+cache_mem 0 MB
+access_log none
+cache_store_log none
+cache_log $dir/cache.log
+pid_filename $dir/squid.pid
+coredump_dir $dir
+shutdown_lifetime 0 seconds
+max_filedescriptors 16384
+# The origin is on loopback and on a non-standard port; nothing to restrict in a benchmark.
+via on
+forwarded_for on
+EOF
+    chown proxy:proxy "$dir/squid.conf"
+    if ! squid -k parse -f "$dir/squid.conf" >"$dir/parse.log" 2>&1; then
+        record_all_skip squid "squid -k parse failed: $(grep -iE 'fatal|error' "$dir/parse.log" | head -3 | tr '\n' ' ')"
+        return
+    fi
+    # -N: no daemon and no SMP kid, so the pid we started is the process serving requests.
+    start_service squid "$PROXY_CPU" "$dir" "$dir/stdout.log" squid -N -f "$dir/squid.conf"
+    local pid=$STARTED
+    if ! wait_port "$PROXY_PORT" "$pid" 20; then
+        record_all_skip squid "squid did not start: $(tail -n 5 "$dir/cache.log" | tr '\n' ' ')"
+        stop_service squid; return
+    fi
+    log "squid up (pid $pid, core $PROXY_CPU)"
+    measure_proxy squid "$pid" "$dir/ca.pem" "$https_skip"
+    stop_service squid
+}
+
+# ---------------------------------------------------------------------------------------------
+# (4) Apache Traffic Server: forward proxy, HTTP caching off. HTTPS rows are skipped: ATS can
+# only tunnel CONNECT blindly; it has no ssl-bump equivalent (the experimental certifier plugin
+# mints certificates by SNI for ATS's own TLS ports and needs CONNECT re-routed into them; with
+# IP-literal URLs clients send no SNI), so there is no intercepted-HTTPS configuration to compare.
+# ---------------------------------------------------------------------------------------------
+ATS_HTTPS_SKIP="Traffic Server has no TLS interception for CONNECT (blind tunnels only)"
+bench_trafficserver() {
+    local dir=$WORK/ats
+    command -v traffic_server >/dev/null || { record_all_skip trafficserver "traffic_server not installed (--install-deps)"; return; }
+    mkdir -p "$dir/run" "$dir/log" "$dir/cache" "$dir/var"
+    cp -r /etc/trafficserver "$dir/etc"
+    # A private runroot: config, logs, pid and cache paths all inside the scratch directory.
+    cat >"$dir/runroot.yaml" <<EOF
+prefix: $dir
+exec_prefix: /usr
+bindir: /usr/bin
+sbindir: /usr/sbin
+sysconfdir: $dir/etc
+datadir: $dir/cache
+includedir: /usr/include
+libdir: /usr/lib/trafficserver
+libexecdir: /usr/lib/trafficserver/modules
+localstatedir: $dir/var
+runtimedir: $dir/run
+logdir: $dir/log
+cachedir: $dir/cache
+EOF
+    : >"$dir/etc/storage.config"   # no cache storage at all
+    : >"$dir/etc/remap.config"
+    : >"$dir/etc/plugin.config"
+    cat >"$dir/etc/records.config" <<EOF
+CONFIG proxy.config.http.server_ports STRING $PROXY_PORT:ipv4:ip-in=127.0.0.1
+# forward proxy: no remap rule needed, not a reverse proxy
+CONFIG proxy.config.url_remap.remap_required INT 0
+CONFIG proxy.config.reverse_proxy.enabled INT 0
+# caching off
+CONFIG proxy.config.http.cache.http INT 0
+CONFIG proxy.config.http.wait_for_cache INT 0
+# one event thread: the process is pinned to one core, like the others (Squid is single-
+# threaded; Consentry's runtime sizes itself from the affinity mask). No hwloc affinity, which
+# would override taskset.
+CONFIG proxy.config.exec_thread.autoconfig INT 0
+CONFIG proxy.config.exec_thread.limit INT 1
+CONFIG proxy.config.exec_thread.affinity INT 0
+CONFIG proxy.config.accept_threads INT 0
+CONFIG proxy.config.task_threads INT 1
+CONFIG proxy.config.log.logging_enabled INT 0
+CONFIG proxy.config.diags.debug.enabled INT 0
+CONFIG proxy.config.admin.user_id STRING #-1
+CONFIG proxy.config.net.connections_throttle INT 30000
+CONFIG proxy.config.http.insert_request_via_str INT 1
+EOF
+    start_service trafficserver "$PROXY_CPU" "$dir" "$dir/stdout.log" \
+        traffic_server --run-root="$dir/runroot.yaml"
+    local pid=$STARTED
+    if ! wait_port "$PROXY_PORT" "$pid" 30; then
+        record_all_skip trafficserver "traffic_server did not start: $(tail -n 5 "$dir/stdout.log" "$dir/log/diags.log" 2>/dev/null | tr '\n' ' ' | tail -c 400)"
+        stop_service trafficserver; return
+    fi
+    log "traffic server up (pid $pid, core $PROXY_CPU)"
+    measure_proxy trafficserver "$pid" "" "$ATS_HTTPS_SKIP"
+    stop_service trafficserver
+}
+
+record_all_skip() {   # record_all_skip CONFIG REASON
+    local mode size
+    for mode in ${MODES//,/ }; do for size in 1k 100k; do
+        [[ $mode == https-newconn && $size != 1k ]] && continue
+        record_skip "$1" "$mode" "$size" "$2"
+    done; done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Run, one proxy at a time (never two under load together), then the report
+# ---------------------------------------------------------------------------------------------
+START=$(date +%s)
+want "$CONFIGS" direct        && bench_direct
+want "$CONFIGS" consentry     && bench_consentry
+want "$CONFIGS" squid         && bench_squid
+want "$CONFIGS" trafficserver && bench_trafficserver
+stop_service origin
+
+MACHINE="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+VERSIONS="nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'); wrk $(wrk -v 2>&1 | awk 'NR==1 { print $2 }'); oha $(oha --version 2>/dev/null | awk '{ print $2 }'); squid $(squid -v 2>/dev/null | awk 'NR==1 { print $4 }'); trafficserver $(traffic_server --version 2>/dev/null | awk 'NR==1 { print $3 }')"
+[[ -x $CONSENTRY_BIN ]] && VERSIONS="consentry $("$CONSENTRY_BIN" --version 2>/dev/null | awk '{ print $2 }'); $VERSIONS"
+
+python3 "$(dirname "${BASH_SOURCE[0]}")/report.py" "$RESULTS" \
+    --date "$(date -u +%Y-%m-%dT%H:%MZ)" --machine "$MACHINE" --versions "$VERSIONS" \
+    --method "${WARMUP}s warm-up + ${DURATION}s measured per row, $CONNS connections; proxy on core $PROXY_CPU, origin + load generator on core $LOAD_CPU" \
+    >"$OUT/report.md" || die "report failed"
+cat "$OUT/report.md"
+log "done in $(( $(date +%s) - START ))s; report: $OUT/report.md, raw rows: $RESULTS"
