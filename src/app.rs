@@ -48,21 +48,33 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
     Ok(Some(Arc::new(LeafMinter::new(ca, config.tls.leaf_cache_size)?)))
 }
 
-/// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
-pub async fn run(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let config = Arc::new(config);
-    let minter = interception_minter(&config)?;
-    let state = Arc::new(ProxyState::new(config.clone(), minter)?);
-    let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
-    let admin = tokio::spawn(admin::serve(listeners.admin, state.clone()));
-    shutdown.await;
-    tracing::info!("shutting down: draining connections");
-    state.shutdown.cancel();
-    let _ = proxy.await;
-    let _ = admin.await;
-    state.tasks.close();
-    if tokio::time::timeout(config.proxy.drain_timeout.0, state.tasks.wait()).await.is_err() {
-        tracing::warn!(left = state.tasks.len(), "drain timeout passed; closing the remaining connections");
+/// The proxy, built and ready to serve (CA loaded or created), but not yet listening.
+pub struct App {
+    state: Arc<ProxyState>,
+}
+
+impl App {
+    /// Builds the shared state; the CA exists on disk once this returns.
+    pub fn new(config: Config) -> Result<Self, RunError> {
+        let config = Arc::new(config);
+        let minter = interception_minter(&config)?;
+        Ok(Self { state: Arc::new(ProxyState::new(config, minter)?) })
     }
-    Ok(())
+
+    /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
+    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let state = self.state;
+        let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
+        let admin = tokio::spawn(admin::serve(listeners.admin, state.clone()));
+        shutdown.await;
+        tracing::info!("shutting down: draining connections");
+        state.shutdown.cancel();
+        let _ = proxy.await;
+        let _ = admin.await;
+        state.tasks.close();
+        let drain_timeout = state.config.proxy.drain_timeout.0;
+        if tokio::time::timeout(drain_timeout, state.tasks.wait()).await.is_err() {
+            tracing::warn!(left = state.tasks.len(), "drain timeout passed; closing the remaining connections");
+        }
+    }
 }

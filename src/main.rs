@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use consentry::app::{self, Listeners};
+use consentry::app::{self, App, Listeners};
 use consentry::config::Config;
 use consentry::tls::CertificateAuthority;
 
@@ -101,6 +101,7 @@ fn run(config: Config) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listeners = Listeners::bind(&config).await?;
+        let app = App::new(config)?;
         let proxy_addr = listeners.proxy.local_addr().ok();
         let admin_addr = listeners.admin.local_addr().ok();
         if let (Some(proxy), Some(admin)) = (proxy_addr, admin_addr) {
@@ -108,7 +109,8 @@ fn run(config: Config) -> ExitCode {
             // One machine-readable line on stdout: scripts and tests wait for it.
             println!("consentry ready proxy={proxy} admin={admin}");
         }
-        app::run(config, listeners, shutdown_signal()).await
+        app.run(listeners, shutdown_signal()).await;
+        Ok::<(), app::RunError>(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,11 +58,15 @@ impl CertificateAuthority {
         create_private_dir(data_dir)?;
         let cert_path = data_dir.join(CA_CERT_FILE);
         let key_path = data_dir.join(CA_KEY_FILE);
-        if !cert_path.exists() || !key_path.exists() {
+        if !key_path.exists() {
             let (cert_pem, key_pem) = generate_ca()?;
-            write_file(&key_path, key_pem.as_bytes(), 0o600)?;
-            write_file(&cert_path, cert_pem.as_bytes(), 0o644)?;
+            // Publish the key first, without clobbering: a concurrent `consentry ca` or a second
+            // node sharing the directory may have won the race, and then its CA is the CA.
+            if publish_new(&key_path, key_pem.as_bytes(), 0o600)? {
+                publish_new(&cert_path, cert_pem.as_bytes(), 0o644)?;
+            }
         }
+        wait_for(&cert_path);
         let cert_pem = read_to_string(&cert_path)?;
         let key_pem = read_to_string(&key_path)?;
         let bad = |problem: String| TlsSetupError::BadCa { path: cert_path.clone(), problem };
@@ -233,16 +237,37 @@ pub fn create_private_dir(dir: &Path) -> Result<(), TlsSetupError> {
     builder.create(dir).map_err(|source| TlsSetupError::Write { path: dir.into(), source })
 }
 
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsSetupError> {
+/// Writes `contents` to a temporary file and links it to `path` only if `path` does not exist
+/// yet, so readers never see a half-written file. `Ok(false)`: someone else published first.
+fn publish_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, TlsSetupError> {
     use std::io::Write;
+    let write_error = |source| TlsSetupError::Write { path: path.into(), source };
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut file = options.open(path).map_err(|source| TlsSetupError::Write { path: path.into(), source })?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|source| TlsSetupError::Write { path: path.into(), source })
+    let mut file = options.open(&temporary).map_err(write_error)?;
+    file.write_all(contents).and_then(|()| file.sync_all()).map_err(write_error)?;
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(write_error(e)),
+    }
+}
+
+/// Gives a concurrent creator a moment to publish the certificate after its key.
+fn wait_for(path: &Path) {
+    for _ in 0..50 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub struct SeenRequest {
     pub method: String,
     pub path: String,
     pub version: http::Version,
+    pub uri_authority: Option<String>,
     pub headers: http::HeaderMap,
     pub body_len: usize,
     pub body_sha256: String,
@@ -38,6 +39,11 @@ pub struct SeenRequest {
 impl SeenRequest {
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    /// The host the request named: `Host` in HTTP/1.1, `:authority` in HTTP/2.
+    pub fn authority(&self) -> Option<String> {
+        self.uri_authority.clone().or_else(|| self.header("host"))
     }
 }
 
@@ -129,6 +135,7 @@ impl TestOrigin {
 async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    let uri_authority = req.uri().authority().map(|a| a.to_string());
     let (parts, body) = req.into_parts();
     // Hash the body as it streams in (an upload of 50 MB is never held whole).
     let mut hasher = Sha256::new();
@@ -148,6 +155,7 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
         method: parts.method.to_string(),
         path: path.clone(),
         version: parts.version,
+        uri_authority,
         headers: parts.headers.clone(),
         body_len,
         body_sha256: body_sha256.clone(),
@@ -378,6 +386,8 @@ pub struct CurlResult {
     pub body: Vec<u8>,
     pub stderr: String,
     pub http_version: String,
+    /// Status of the CONNECT answer, when curl tunnelled (0 otherwise).
+    pub connect_status: u16,
 }
 
 impl CurlResult {
@@ -409,7 +419,7 @@ pub fn curl_blocking(args: &[String]) -> CurlResult {
         .arg(&body_path)
         .arg("-D")
         .arg(&headers_path)
-        .args(["-w", "%{http_code} %{http_version}"])
+        .args(["-w", "%{http_code} %{http_version} %{http_connect}"])
         .args(args)
         .output()
         .expect("run curl");
@@ -417,6 +427,7 @@ pub fn curl_blocking(args: &[String]) -> CurlResult {
     let mut parts = written.split_whitespace();
     let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let http_version = parts.next().unwrap_or("").to_string();
+    let connect_status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let raw_headers = std::fs::read_to_string(&headers_path).unwrap_or_default();
     // Keep only the last header block (after a CONNECT 200 or 100-continue).
     let last_block = raw_headers.trim_end().rsplit("\r\n\r\n").next().unwrap_or("").to_string();
@@ -432,6 +443,7 @@ pub fn curl_blocking(args: &[String]) -> CurlResult {
         body: std::fs::read(&body_path).unwrap_or_default(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         http_version,
+        connect_status,
     }
 }
 
