@@ -439,8 +439,10 @@ impl Problems<'_> {
 fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) -> ConfigError {
     let message = error.message().to_string();
     let mut key = if path == "." { String::new() } else { path };
-    // serde reports an unknown key at its parent; name the key itself.
-    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()) {
+    // Some deserializers report an unknown key at its parent; always name the key itself.
+    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next())
+        && key.rsplit('.').next() != Some(unknown)
+    {
         key = if key.is_empty() { unknown.to_string() } else { format!("{key}.{unknown}") };
     }
     if key.is_empty() {

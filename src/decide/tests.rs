@@ -1,0 +1,109 @@
+use super::*;
+
+fn finding(source: Source, effect: Effect, purposes: &[Purpose]) -> Finding {
+    Finding {
+        source,
+        effect,
+        purposes: purposes.to_vec(),
+        rule: Some("rule".into()),
+        line: Some(3),
+        evidence: Some("https://site.example/robots.txt".into()),
+        evidence_sha256: Some("ab".repeat(32)),
+    }
+}
+
+fn crawler(purposes: &[Purpose], mode: Mode) -> Crawler<'_> {
+    Crawler { name: "acme", purposes, mode }
+}
+
+fn evidence(findings: Vec<Finding>) -> Evidence {
+    Evidence { findings, notes: Vec::new() }
+}
+
+#[test]
+fn no_signal_allows_and_records_nothing_disallowing() {
+    let decision = decide(&crawler(&[Purpose::AiTrain], Mode::Enforce), &Evidence::default(), Stage::Request);
+    assert_eq!(decision.verdict, Verdict::Allow);
+    assert!(decision.reasons.is_empty());
+    assert_eq!(decision.header_value(), "allow");
+    assert!(!decision.stops_request());
+}
+
+#[test]
+fn access_rules_block_whatever_the_purpose() {
+    for purpose in Purpose::ALL {
+        let ev = evidence(vec![finding(Source::Robots, Effect::Disallow, &[])]);
+        let decision = decide(&crawler(&[purpose], Mode::Enforce), &ev, Stage::Request);
+        assert_eq!(decision.verdict, Verdict::Block, "{purpose:?}");
+        assert_eq!(decision.reasons[0].purpose, None);
+        assert_eq!(decision.reasons[0].line, Some(3));
+    }
+}
+
+#[test]
+fn purpose_scoped_findings_only_concern_crawlers_with_that_purpose() {
+    let ev = evidence(vec![finding(Source::ContentSignal, Effect::Disallow, &[Purpose::AiTrain])]);
+    let search = decide(&crawler(&[Purpose::Search], Mode::Enforce), &ev, Stage::Request);
+    assert_eq!(search.verdict, Verdict::Allow);
+    assert!(search.reasons.is_empty(), "a finding about other purposes is not a reason");
+    let both = decide(&crawler(&[Purpose::Search, Purpose::AiTrain], Mode::Enforce), &ev, Stage::Request);
+    assert_eq!(both.verdict, Verdict::Block);
+    assert_eq!(both.reasons[0].purpose, Some(Purpose::AiTrain));
+}
+
+#[test]
+fn unknown_and_unreachable_are_recorded_but_do_not_block() {
+    let ev = evidence(vec![
+        finding(Source::ContentUsage, Effect::Unknown, &[Purpose::AiTrain]),
+        finding(Source::Tdmrep, Effect::Unreachable, &[]),
+        finding(Source::AiTxt, Effect::Allow, &[Purpose::AiTrain]),
+    ]);
+    let decision = decide(&crawler(&[Purpose::AiTrain], Mode::Enforce), &ev, Stage::Request);
+    assert_eq!(decision.verdict, Verdict::Allow);
+    assert_eq!(decision.reasons.len(), 3);
+}
+
+#[test]
+fn disallowing_reasons_come_first() {
+    let ev = evidence(vec![
+        finding(Source::ContentUsage, Effect::Unknown, &[]),
+        finding(Source::Registry, Effect::Disallow, &[Purpose::Tdm]),
+    ]);
+    let decision = decide(&crawler(&[Purpose::Tdm], Mode::Enforce), &ev, Stage::Response);
+    assert_eq!(decision.reasons[0].source, Source::Registry);
+    assert_eq!(decision.stage, Stage::Response);
+}
+
+#[test]
+fn monitor_mode_would_block_but_does_not_stop_the_request() {
+    let ev = evidence(vec![finding(Source::Robots, Effect::Disallow, &[])]);
+    let decision = decide(&crawler(&[Purpose::Search], Mode::Monitor), &ev, Stage::Request);
+    assert_eq!(decision.verdict, Verdict::Block);
+    assert_eq!(decision.header_value(), "would-block");
+    assert!(!decision.stops_request());
+    let enforce = decide(&crawler(&[Purpose::Search], Mode::Enforce), &ev, Stage::Request);
+    assert_eq!(enforce.header_value(), "block");
+    assert!(enforce.stops_request());
+}
+
+#[test]
+fn notes_are_carried_into_the_decision() {
+    let ev = Evidence { findings: Vec::new(), notes: vec!["interception off".into()] };
+    let decision = decide(&crawler(&[Purpose::Search], Mode::Enforce), &ev, Stage::Request);
+    assert_eq!(decision.notes, ["interception off"]);
+}
+
+#[test]
+fn reasons_serialise_with_the_documented_field_names() {
+    let ev = evidence(vec![finding(Source::NetworkPolicy, Effect::Disallow, &[])]);
+    let decision = decide(&crawler(&[Purpose::AiInput], Mode::Enforce), &ev, Stage::Request);
+    let json = serde_json::to_value(&decision.reasons[0]).expect("serialise");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "source": "network-policy", "effect": "disallow", "purpose": null, "rule": "rule", "line": 3,
+            "evidence": "https://site.example/robots.txt", "evidence_sha256": "ab".repeat(32)
+        })
+    );
+    assert_eq!(serde_json::to_value(Purpose::AiInput).expect("purpose"), "ai-input");
+}

@@ -88,3 +88,75 @@ fn json<T: Serialize>(status: StatusCode, body: &T, request_id: &str) -> Respons
     set_request_id(&mut response, request_id);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{Effect, Source};
+
+    async fn body_json(response: Response<ProxyBody>) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    fn decision(mode: Mode) -> Decision {
+        Decision {
+            verdict: Verdict::Block,
+            stage: Stage::Request,
+            mode,
+            reasons: vec![Reason {
+                source: Source::Robots,
+                effect: Effect::Disallow,
+                purpose: None,
+                rule: Some("Disallow: /private".into()),
+                line: Some(3),
+                evidence: Some("https://site/robots.txt".into()),
+                evidence_sha256: Some("00".repeat(32)),
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn block_answer_has_the_documented_shape() {
+        let decision = decision(Mode::Enforce);
+        let body = BlockBody {
+            request_id: "id-1",
+            verdict: decision.verdict,
+            stage: decision.stage,
+            mode: decision.mode,
+            url: "https://site/private",
+            crawler: "acme-train",
+            purposes: &[Purpose::AiTrain],
+            reasons: &decision.reasons,
+            notes: &decision.notes,
+        };
+        let response = blocked(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS, &body, &decision);
+        assert_eq!(response.status(), 451);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[DECISION_HEADER], "block");
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "id-1");
+        assert_eq!(
+            body_json(response).await,
+            serde_json::json!({
+                "request_id": "id-1", "verdict": "block", "stage": "request", "mode": "enforce",
+                "url": "https://site/private", "crawler": "acme-train", "purposes": ["ai-train"],
+                "reasons": [{"source": "robots", "effect": "disallow", "purpose": null,
+                             "rule": "Disallow: /private", "line": 3, "evidence": "https://site/robots.txt",
+                             "evidence_sha256": "00".repeat(32)}]
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_and_error_answers_explain_themselves() {
+        let response = auth_required("id-2", "unknown crawler or wrong password");
+        assert_eq!(response.status(), 407);
+        assert_eq!(response.headers()[PROXY_AUTHENTICATE], "Basic realm=\"consentry\"");
+        let json = body_json(response).await;
+        assert_eq!(json["reason"], "unknown crawler or wrong password");
+        let response = error(StatusCode::BAD_GATEWAY, "id-3", "upstream_failed", "connection refused");
+        assert_eq!(response.headers()[REQUEST_ID_HEADER], "id-3");
+        assert_eq!(body_json(response).await["error"], "upstream_failed");
+    }
+}

@@ -48,7 +48,8 @@ impl SeenRequest {
 }
 
 /// A real origin server on 127.0.0.1:0 with a fixed set of routes:
-/// `/hello`, `/echo` (records the request, answers the body's sha256), `/big?bytes=N` (a streamed
+/// `/hello`, `/echo` (records the request, answers the body's sha256), `/slow` (answers after
+/// 1.5 s, recorded on arrival), `/big?bytes=N` (a streamed
 /// deterministic body), `/stall` (never answers), `/hop` (answers with hop-by-hop headers) and
 /// anything else: 200 "ok <path>".
 pub struct TestOrigin {
@@ -141,6 +142,20 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
     let mut hasher = Sha256::new();
     let mut body_len = 0usize;
     let mut body = body;
+    if path == "/slow" {
+        // Record on arrival, so a test can see the request is in flight.
+        seen.lock().expect("lock").push(SeenRequest {
+            method: parts.method.to_string(),
+            path: path.clone(),
+            version: parts.version,
+            uri_authority: uri_authority.clone(),
+            headers: parts.headers.clone(),
+            body_len: 0,
+            body_sha256: String::new(),
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        return text(StatusCode::OK, "slow");
+    }
     if path != "/stall" {
         while let Some(frame) = body.frame().await {
             let Ok(frame) = frame else { break };

@@ -1,0 +1,114 @@
+//! The command line as a user meets it: `config check`, `ca`, `run` start-up errors and
+//! graceful shutdown, and the listener's timeouts.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{TestOrigin, TestProxy, curl};
+
+fn consentry(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_consentry")).args(args).output().expect("run consentry")
+}
+
+#[test]
+fn config_check_accepts_the_documented_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/consentry.toml");
+    let out = consentry(&["config", "check", path]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+}
+
+#[test]
+fn config_check_names_file_key_and_reason_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("consentry.toml");
+    std::fs::write(&path, "[proxy]\nblock_status = 200\nmode = \"monitor\"\n[tls]\nintercept = true\n").expect("write");
+    let out = consentry(&["config", "check", path.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim(), format!("{}: `proxy.block_status`: must be 403 or 451, got 200", path.display()));
+
+    std::fs::write(&path, "[proxy]\nlisten = \"nowhere\"\n").expect("write");
+    let out = consentry(&["config", "check", path.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`proxy.listen`"));
+
+    let out = consentry(&["config", "check", "/nonexistent/consentry.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/consentry.toml"));
+}
+
+#[test]
+fn run_refuses_an_invalid_config_before_listening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[storage]\ndurability = \"sometimes\"\n").expect("write");
+    let out = consentry(&["run", "-c", path.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`storage.durability`"));
+    assert!(out.stdout.is_empty(), "no ready line for a refused config");
+}
+
+#[test]
+fn ca_prints_a_stable_pem_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, format!("data_dir = \"{}\"\n", dir.path().join("data").display())).expect("write");
+    let first = consentry(&["ca", "-c", path.to_str().expect("path")]);
+    assert!(first.status.success());
+    let pem = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let second = consentry(&["ca", "-c", path.to_str().expect("path")]);
+    assert_eq!(pem, String::from_utf8_lossy(&second.stdout), "the CA is created once");
+    // openssl agrees it is a CA certificate for ECDSA P-256.
+    let cert_path = dir.path().join("ca.pem");
+    std::fs::write(&cert_path, &pem).expect("write");
+    let text = Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&cert_path).output().expect("openssl");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("CA:TRUE"), "{text}");
+    assert!(text.contains("prime256v1"), "{text}");
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let origin = TestOrigin::plain().await;
+    let proxy = TestProxy::loopback("");
+    let url = origin.url("/slow");
+    let proxy_url = proxy.url();
+    let request = tokio::spawn(async move { curl(&["-x", &proxy_url, &url]).await });
+    // Readiness: the origin has received the request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while origin.hits("/slow") == 0 {
+        assert!(Instant::now() < deadline, "the request never reached the origin");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = tokio::task::spawn_blocking(move || proxy.terminate()).await.expect("join");
+    assert!(status.success(), "{status:?}");
+    let res = request.await.expect("curl");
+    assert_eq!(res.status, 200, "the in-flight request completed during the drain: {}", res.stderr);
+    assert_eq!(res.text(), "slow");
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off_by_the_header_timeout() {
+    let proxy = TestProxy::loopback("header_read_timeout = \"1s\"\n");
+    let addr = proxy.addr;
+    let closed_after = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        std::io::Write::write_all(&mut stream, b"GET http://example.com/ HTTP/1.1\r\nHost: exa").expect("write");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let started = Instant::now();
+        let mut buffer = Vec::new();
+        let _ = stream.read_to_end(&mut buffer);
+        (started.elapsed(), String::from_utf8_lossy(&buffer).to_string())
+    })
+    .await
+    .expect("join");
+    let (elapsed, answer) = closed_after;
+    assert!(elapsed < Duration::from_secs(15), "connection held for {elapsed:?}");
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
