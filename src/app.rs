@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::admin;
 use crate::config::Config;
 use crate::proxy::{ProxyState, listen};
 use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
-use crate::admin;
 
 /// Sockets bound by the caller.
 pub struct Listeners {
@@ -25,16 +25,25 @@ impl Listeners {
     /// Binds the addresses named in the config.
     pub async fn bind(config: &Config) -> Result<Self, RunError> {
         let bind = |addr: SocketAddr, key: &'static str| async move {
-            TcpListener::bind(addr).await.map_err(|source| RunError::Bind { key, addr, source })
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Bind { key, addr, source })
         };
-        Ok(Self { proxy: bind(config.proxy.listen, "proxy.listen").await?, admin: bind(config.admin.listen, "admin.listen").await? })
+        Ok(Self {
+            proxy: bind(config.proxy.listen, "proxy.listen").await?,
+            admin: bind(config.admin.listen, "admin.listen").await?,
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot listen on {addr} (`{key}`): {source}")]
-    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
 }
@@ -58,7 +67,9 @@ impl App {
     pub fn new(config: Config) -> Result<Self, RunError> {
         let config = Arc::new(config);
         let minter = interception_minter(&config)?;
-        Ok(Self { state: Arc::new(ProxyState::new(config, minter)?) })
+        Ok(Self {
+            state: Arc::new(ProxyState::new(config, minter)?),
+        })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
@@ -74,7 +85,10 @@ impl App {
         state.tasks.close();
         let drain_timeout = state.config.proxy.drain_timeout.0;
         if tokio::time::timeout(drain_timeout, state.tasks.wait()).await.is_err() {
-            tracing::warn!(left = state.tasks.len(), "drain timeout passed; closing the remaining connections");
+            tracing::warn!(
+                left = state.tasks.len(),
+                "drain timeout passed; closing the remaining connections"
+            );
         }
     }
 }

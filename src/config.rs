@@ -171,7 +171,11 @@ impl Default for ProxyConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self { intercept: true, upstream_roots: Vec::new(), leaf_cache_size: 10_000 }
+        Self {
+            intercept: true,
+            upstream_roots: Vec::new(),
+            leaf_cache_size: 10_000,
+        }
     }
 }
 
@@ -189,19 +193,27 @@ impl Default for UpstreamConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9128)), token: String::new() }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9128)),
+            token: String::new(),
+        }
     }
 }
 
 impl Default for PublicConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9129)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9129)),
+        }
     }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { url: "sqlite://consentry-data/consentry.db".into(), durability: Durability::Sync }
+        Self {
+            url: "sqlite://consentry-data/consentry.db".into(),
+            durability: Durability::Sync,
+        }
     }
 }
 
@@ -264,7 +276,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError { file: file.clone(), key: "(file)".into(), problem: e.to_string() }])
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                key: "(file)".into(),
+                problem: e.to_string(),
+            }])
         })?;
         Self::from_toml(&text, &file)
     }
@@ -286,25 +302,38 @@ impl Config {
 
     /// Checks what serde cannot: ranges, cross-field rules, files that must exist.
     pub fn validate(&self, file: &str) -> Result<(), ConfigErrors> {
-        let mut problems = Problems { file, found: Vec::new() };
+        let mut problems = Problems {
+            file,
+            found: Vec::new(),
+        };
         self.validate_proxy(&mut problems);
         self.validate_tls(&mut problems);
         self.validate_upstream(&mut problems);
         self.validate_storage(&mut problems);
         self.validate_crawlers(&mut problems);
-        if problems.found.is_empty() { Ok(()) } else { Err(ConfigErrors(problems.found)) }
+        if problems.found.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems.found))
+        }
     }
 
     fn validate_proxy(&self, p: &mut Problems<'_>) {
         let proxy = &self.proxy;
         if proxy.block_status != 451 && proxy.block_status != 403 {
-            p.add("proxy.block_status", format!("must be 403 or 451, got {}", proxy.block_status));
+            p.add(
+                "proxy.block_status",
+                format!("must be 403 or 451, got {}", proxy.block_status),
+            );
         }
         if proxy.max_connections == 0 {
             p.add("proxy.max_connections", "must be at least 1".into());
         }
         if proxy.max_header_bytes < 8192 {
-            p.add("proxy.max_header_bytes", format!("must be at least 8192, got {}", proxy.max_header_bytes));
+            p.add(
+                "proxy.max_header_bytes",
+                format!("must be at least 8192, got {}", proxy.max_header_bytes),
+            );
         }
         if proxy.max_headers == 0 {
             p.add("proxy.max_headers", "must be at least 1".into());
@@ -318,7 +347,9 @@ impl Config {
             ("public.listen", self.public.listen),
         ];
         for (i, (key, addr)) in listeners.iter().enumerate() {
-            let clash = listeners[..i].iter().find(|(_, other)| *other == *addr && addr.port() != 0);
+            let clash = listeners[..i]
+                .iter()
+                .find(|(_, other)| *other == *addr && addr.port() != 0);
             if let Some((other_key, _)) = clash {
                 p.add(key, format!("{addr} is also used by `{other_key}`"));
             }
@@ -329,9 +360,7 @@ impl Config {
         for (i, path) in self.tls.upstream_roots.iter().enumerate() {
             let key = format!("tls.upstream_roots[{i}]");
             match crate::tls::read_pem_certificates(path) {
-                Ok(certs) if certs.is_empty() => {
-                    p.add(&key, format!("{} holds no PEM certificate", path.display()))
-                }
+                Ok(certs) if certs.is_empty() => p.add(&key, format!("{} holds no PEM certificate", path.display())),
                 Ok(_) => {}
                 Err(e) => p.add(&key, format!("cannot read {}: {e}", path.display())),
             }
@@ -348,7 +377,10 @@ impl Config {
                 p.add(&key, format!("the key must be host:port, got {from:?}"));
             }
             if SocketAddr::from_str(to).is_err() {
-                p.add(&key, format!("the value must be ip:port (e.g. \"127.0.0.1:8443\"), got {to:?}"));
+                p.add(
+                    &key,
+                    format!("the value must be ip:port (e.g. \"127.0.0.1:8443\"), got {to:?}"),
+                );
             }
         }
         for (key, value) in [
@@ -364,7 +396,10 @@ impl Config {
     fn validate_storage(&self, p: &mut Problems<'_>) {
         let url = &self.storage.url;
         if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            p.add("storage.url", format!("must start with sqlite:// or postgres://, got {url:?}"));
+            p.add(
+                "storage.url",
+                format!("must start with sqlite:// or postgres://, got {url:?}"),
+            );
         }
     }
 
@@ -373,7 +408,10 @@ impl Config {
         for (i, crawler) in self.crawlers.iter().enumerate() {
             let key = |field: &str| format!("crawlers[{i}].{field}");
             if crawler.name.is_empty() || crawler.name.contains(':') {
-                p.add(&key("name"), format!("must be non-empty and contain no ':', got {:?}", crawler.name));
+                p.add(
+                    &key("name"),
+                    format!("must be non-empty and contain no ':', got {:?}", crawler.name),
+                );
             } else if !names.insert(crawler.name.as_str()) {
                 p.add(&key("name"), format!("{:?} names more than one crawler", crawler.name));
             }
@@ -384,7 +422,10 @@ impl Config {
                 );
             }
             if crawler.purposes.is_empty() {
-                p.add(&key("purposes"), "name at least one of search, ai-input, ai-train, tdm".into());
+                p.add(
+                    &key("purposes"),
+                    "name at least one of search, ai-input, ai-train, tdm".into(),
+                );
             }
             if let Some(agent) = &crawler.user_agent
                 && (agent.is_empty() || http::HeaderValue::from_str(agent).is_err())
@@ -400,7 +441,10 @@ impl Config {
                 if !valid {
                     p.add(
                         &format!("crawlers[{i}].honor_tokens[{j}]"),
-                        format!("{token:?} is neither a product token nor one of @{}", KNOWN_TOKEN_LISTS.join(", @")),
+                        format!(
+                            "{token:?} is neither a product token nor one of @{}",
+                            KNOWN_TOKEN_LISTS.join(", @")
+                        ),
                     );
                 }
             }
@@ -413,7 +457,10 @@ pub const KNOWN_TOKEN_LISTS: &[&str] = &["ai-training"];
 
 /// Letters, digits, `-`, `_`, `.`: RFC 9309 tokens plus the digits and dots real bots use.
 pub fn is_product_token(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Splits `host:port` (with `[v6]:port` support); `None` when the port is missing or invalid.
@@ -431,7 +478,11 @@ struct Problems<'a> {
 
 impl Problems<'_> {
     fn add(&mut self, key: &str, problem: String) {
-        self.found.push(ConfigError { file: self.file.into(), key: key.into(), problem });
+        self.found.push(ConfigError {
+            file: self.file.into(),
+            key: key.into(),
+            problem,
+        });
     }
 }
 
@@ -440,10 +491,16 @@ fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) ->
     let message = error.message().to_string();
     let mut key = if path == "." { String::new() } else { path };
     // Some deserializers report an unknown key at its parent; always name the key itself.
-    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next())
+    if let Some(unknown) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
         && key.rsplit('.').next() != Some(unknown)
     {
-        key = if key.is_empty() { unknown.to_string() } else { format!("{key}.{unknown}") };
+        key = if key.is_empty() {
+            unknown.to_string()
+        } else {
+            format!("{key}.{unknown}")
+        };
     }
     if key.is_empty() {
         key = "(document)".into();
@@ -453,7 +510,11 @@ fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) ->
         Some(line) => format!("{message} (line {line})"),
         None => message,
     };
-    ConfigError { file: file.into(), key, problem }
+    ConfigError {
+        file: file.into(),
+        key,
+        problem,
+    }
 }
 
 /// 1-based line number of a byte offset.

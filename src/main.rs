@@ -47,7 +47,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => with_config(config.as_deref(), run),
         Command::Ca { config } => with_config(config.as_deref(), print_ca),
-        Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: valid", file.display());
                 ExitCode::SUCCESS
@@ -146,7 +148,9 @@ async fn shutdown_signal() {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("CONSENTRY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

@@ -97,7 +97,11 @@ pub fn new_request_id() -> String {
 }
 
 /// Entry point for requests on the proxy port.
-pub async fn handle_plain(state: Arc<ProxyState>, conn: Arc<ClientConn>, request: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle_plain(
+    state: Arc<ProxyState>,
+    conn: Arc<ClientConn>,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let request_id = new_request_id();
     if is_loop(&request) {
         let reason = "the request already passed through Consentry (Via); refusing to forward it to itself";
@@ -110,7 +114,10 @@ pub async fn handle_plain(state: Arc<ProxyState>, conn: Arc<ClientConn>, request
         Ok(target) => target,
         Err(e) => return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", &e.to_string()),
     };
-    let profile = match state.profiles.identify(request.headers().get(header::PROXY_AUTHORIZATION)) {
+    let profile = match state
+        .profiles
+        .identify(request.headers().get(header::PROXY_AUTHORIZATION))
+    {
         Ok(profile) => profile,
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
@@ -150,9 +157,15 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
 
 /// Whether the request already went through a Consentry (its `Via` names our pseudonym).
 fn is_loop<B>(request: &Request<B>) -> bool {
-    request.headers().get_all(header::VIA).iter().filter_map(|v| v.to_str().ok()).any(|via| {
-        via.split(',').any(|hop| hop.split_whitespace().nth(1) == Some(forward::VIA_PSEUDONYM))
-    })
+    request
+        .headers()
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|via| {
+            via.split(',')
+                .any(|hop| hop.split_whitespace().nth(1) == Some(forward::VIA_PSEUDONYM))
+        })
 }
 
 /// Stages 4 and 5: gather the evidence for this request and decide.
@@ -160,7 +173,10 @@ fn is_loop<B>(request: &Request<B>) -> bool {
 /// The policy sources (robots.txt, AI signals, registry) plug in here as they land; until then the
 /// evidence is empty and every request is allowed with "no signal" recorded.
 pub fn decide_request(state: &ProxyState, exchange: &Exchange) -> Decision {
-    let evidence = Evidence { findings: Vec::new(), notes: exchange.notes.clone() };
+    let evidence = Evidence {
+        findings: Vec::new(),
+        notes: exchange.notes.clone(),
+    };
     let profile = &exchange.profile;
     let crawler = Crawler {
         name: &profile.name,
@@ -172,8 +188,13 @@ pub fn decide_request(state: &ProxyState, exchange: &Exchange) -> Decision {
 
 /// The block answer for a decision that stops the request.
 pub fn block_answer(state: &ProxyState, exchange: &Exchange, decision: &Decision) -> Response<ProxyBody> {
-    let status = StatusCode::from_u16(state.config.proxy.block_status).unwrap_or(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
-    answer::blocked(status, &block_body(exchange, decision, &exchange.target.to_string()), decision)
+    let status =
+        StatusCode::from_u16(state.config.proxy.block_status).unwrap_or(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
+    answer::blocked(
+        status,
+        &block_body(exchange, decision, &exchange.target.to_string()),
+        decision,
+    )
 }
 
 fn block_body<'a>(exchange: &'a Exchange, decision: &'a Decision, url: &'a str) -> BlockBody<'a> {
@@ -222,7 +243,10 @@ pub fn upstream_error_answer(exchange: &Exchange, error: UpstreamError) -> Respo
 /// target, the profile's user agent, `Via`, and the body streamed through.
 fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<Request<ProxyBody>, String> {
     let (mut parts, body) = request.into_parts();
-    parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
+    parts.uri = exchange
+        .target
+        .uri()
+        .map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
     let received_version = parts.version;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
@@ -238,12 +262,20 @@ fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<R
 }
 
 /// Stage 6 for an allowed request: the origin's response, cleaned, with Consentry's headers.
-fn deliver(response: Response<Incoming>, exchange: &Exchange, decision: &Decision, client_version: Version) -> Response<ProxyBody> {
+fn deliver(
+    response: Response<Incoming>,
+    exchange: &Exchange,
+    decision: &Decision,
+    client_version: Version,
+) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     let origin_version = parts.version;
     forward::strip_hop_by_hop(&mut parts.headers);
     forward::add_via(&mut parts.headers, origin_version);
-    parts.headers.insert(answer::DECISION_HEADER, HeaderValue::from_static(decision.header_value()));
+    parts.headers.insert(
+        answer::DECISION_HEADER,
+        HeaderValue::from_static(decision.header_value()),
+    );
     parts.version = client_version;
     let mut response = Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
     answer::set_request_id(&mut response, &exchange.request_id);

@@ -49,7 +49,10 @@ impl Interception {
         if sni == Some(host) {
             return Ok(self.server_config.clone());
         }
-        let leaf = self.minter.leaf_for(host).map_err(|e| format!("cannot mint a certificate for {host}: {e}"))?;
+        let leaf = self
+            .minter
+            .leaf_for(host)
+            .map_err(|e| format!("cannot mint a certificate for {host}: {e}"))?;
         let mut config = (*self.server_config).clone();
         config.cert_resolver = Arc::new(FixedResolver(leaf));
         Ok(Arc::new(config))
@@ -77,12 +80,20 @@ pub async fn handle_connect(
         Ok(host_port) => host_port,
         Err(e) => return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", &e.to_string()),
     };
-    let profile = match state.profiles.identify(request.headers().get(header::PROXY_AUTHORIZATION)) {
+    let profile = match state
+        .profiles
+        .identify(request.headers().get(header::PROXY_AUTHORIZATION))
+    {
         Ok(profile) => profile,
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
     if state.interception.is_some() {
-        let tunnel = Tunnel { host_port, profile, sni_mismatch: None, _conn: conn };
+        let tunnel = Tunnel {
+            host_port,
+            profile,
+            sni_mismatch: None,
+            _conn: conn,
+        };
         let task_state = state.clone();
         state.tasks.spawn(async move {
             match hyper::upgrade::on(request).await {
@@ -109,14 +120,21 @@ async fn splice(
         profile,
         target: Target::new(Scheme::Https, host_port.clone(), "/"),
         method: Method::CONNECT,
-        notes: vec!["tls.intercept is off: only host-level policy was applied; paths and responses were not inspected".into()],
+        notes: vec![
+            "tls.intercept is off: only host-level policy was applied; paths and responses were not inspected".into(),
+        ],
         started: Instant::now(),
     };
     let decision = super::decide_request(&state, &exchange);
     if decision.stops_request() {
         return super::block_answer(&state, &exchange, &decision);
     }
-    let upstream = match state.upstream.connector().connect(&host_port.host, host_port.port).await {
+    let upstream = match state
+        .upstream
+        .connector()
+        .connect(&host_port.host, host_port.port)
+        .await
+    {
         Ok(stream) => stream,
         Err(e) => {
             let error = match e {
@@ -130,7 +148,9 @@ async fn splice(
     let shutdown = state.shutdown.clone();
     state.tasks.spawn(async move {
         let _conn = conn;
-        let Ok(upgraded) = hyper::upgrade::on(request).await else { return };
+        let Ok(upgraded) = hyper::upgrade::on(request).await else {
+            return;
+        };
         let mut client = TokioIo::new(upgraded);
         let mut upstream = upstream;
         tokio::select! {
@@ -141,20 +161,28 @@ async fn splice(
         }
     });
     let mut response = answer::tunnel_established(&exchange.request_id);
-    response.headers_mut().insert(answer::DECISION_HEADER, http::HeaderValue::from_static(decision.header_value()));
+    response.headers_mut().insert(
+        answer::DECISION_HEADER,
+        http::HeaderValue::from_static(decision.header_value()),
+    );
     response
 }
 
 /// Terminates TLS inside the tunnel and serves its requests.
 async fn intercept(state: Arc<ProxyState>, mut tunnel: Tunnel, upgraded: hyper::upgrade::Upgraded) {
-    let Some(interception) = state.interception.as_ref() else { return };
+    let Some(interception) = state.interception.as_ref() else {
+        return;
+    };
     let acceptor = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
     let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor).await {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => return tracing::debug!(error = %e, host = %tunnel.host_port.host, "no TLS ClientHello in tunnel"),
         Err(_) => return tracing::debug!(host = %tunnel.host_port.host, "TLS ClientHello timed out"),
     };
-    let sni = start.client_hello().server_name().map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+    let sni = start
+        .client_hello()
+        .server_name()
+        .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
     let host = tunnel.host_port.host.clone();
     if let Some(sni) = sni.as_deref().filter(|sni| *sni != host) {
         tunnel.sni_mismatch = Some(sni.to_string());
@@ -216,7 +244,12 @@ pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Requ
         return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", reason);
     }
     if let Some(reason) = misdirection(tunnel, &request) {
-        return answer::error(StatusCode::MISDIRECTED_REQUEST, &request_id, "misdirected_request", &reason);
+        return answer::error(
+            StatusCode::MISDIRECTED_REQUEST,
+            &request_id,
+            "misdirected_request",
+            &reason,
+        );
     }
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let exchange = Exchange {
@@ -234,14 +267,22 @@ pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Requ
 fn misdirection(tunnel: &Tunnel, request: &Request<Incoming>) -> Option<String> {
     let expected = &tunnel.host_port;
     if let Some(sni) = &tunnel.sni_mismatch {
-        return Some(format!("TLS SNI names {sni}, but the tunnel was opened to {}", expected.with_port()));
+        return Some(format!(
+            "TLS SNI names {sni}, but the tunnel was opened to {}",
+            expected.with_port()
+        ));
     }
     let uri_authority = request.uri().authority().map(|a| a.as_str().to_string());
-    let host_header = request.headers().get(header::HOST).map(|v| v.to_str().map(str::to_string));
+    let host_header = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().map(str::to_string));
     let claims = [("request target", uri_authority.map(Ok)), ("Host header", host_header)];
     for (what, claim) in claims {
         let Some(claim) = claim else { continue };
-        let Ok(claim) = claim else { return Some(format!("the {what} is not valid text")) };
+        let Ok(claim) = claim else {
+            return Some(format!("the {what} is not valid text"));
+        };
         match target::parse_host_header(&claim, Scheme::Https.default_port()) {
             Ok(named) if named == *expected => {}
             Ok(named) => {

@@ -104,7 +104,12 @@ impl TestOrigin {
                 });
             }
         });
-        Self { addr, tls, seen, _shutdown: tx }
+        Self {
+            addr,
+            tls,
+            seen,
+            _shutdown: tx,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -129,7 +134,11 @@ impl TestOrigin {
     }
 
     pub fn last(&self, path: &str) -> SeenRequest {
-        self.seen().into_iter().rev().find(|r| r.path == path).expect("the origin saw the request")
+        self.seen()
+            .into_iter()
+            .rev()
+            .find(|r| r.path == path)
+            .expect("the origin saw the request")
     }
 }
 
@@ -179,7 +188,10 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
         "/hello" => text(StatusCode::OK, "hello"),
         "/echo" => text(StatusCode::OK, &format!("{body_len} {body_sha256}")),
         "/big" => {
-            let bytes = query.strip_prefix("bytes=").and_then(|n| n.parse().ok()).unwrap_or(1 << 20);
+            let bytes = query
+                .strip_prefix("bytes=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1 << 20);
             streamed(bytes)
         }
         "/stall" => {
@@ -200,15 +212,20 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response =
-        Response::new(Full::new(Bytes::from(body.to_string())).map_err(|never| match never {}).boxed_unsync());
+    let mut response = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     response
 }
 
 /// The deterministic content of `/big`: byte i is `(i * 7 + i / 4096) % 251`.
 pub fn big_body_chunk(offset: usize, len: usize) -> Vec<u8> {
-    (offset..offset + len).map(|i| ((i * 7 + i / 4096) % 251) as u8).collect()
+    (offset..offset + len)
+        .map(|i| ((i * 7 + i / 4096) % 251) as u8)
+        .collect()
 }
 
 /// sha256 of the first `len` bytes of the `/big` content.
@@ -249,27 +266,33 @@ impl TestCa {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca_key = KeyPair::generate().expect("ca key");
         let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name.push(DnType::CommonName, "Consentry test origin CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Consentry test origin CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().expect("leaf key");
         let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "site.test".to_string()]).expect("params");
-        leaf.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+        leaf.subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
         let cert_path = dir.path().join("origin-ca.pem");
         std::fs::write(&cert_path, ca_cert.pem()).expect("write ca");
         let key = rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("key der");
-        let mut server_config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
-        .expect("server config");
+        let mut server_config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
+                .expect("server config");
         server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self { cert_path, _dir: dir, server_config: Arc::new(server_config) }
+        Self {
+            cert_path,
+            _dir: dir,
+            server_config: Arc::new(server_config),
+        }
     }
 
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
@@ -322,8 +345,10 @@ impl TestProxy {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read ready line");
-        let fields: HashMap<&str, &str> =
-            line.split_whitespace().filter_map(|field| field.split_once('=')).collect();
+        let fields: HashMap<&str, &str> = line
+            .split_whitespace()
+            .filter_map(|field| field.split_once('='))
+            .collect();
         let (Some(proxy), Some(admin)) = (fields.get("proxy"), fields.get("admin")) else {
             let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             panic!("consentry did not start: {line:?}\n{log}");
@@ -340,7 +365,9 @@ impl TestProxy {
 
     /// Config for a proxy that may reach loopback origins (every test origin is on 127.0.0.1).
     pub fn loopback(extra: &str) -> Self {
-        Self::start(&format!("[proxy]\nlisten = \"127.0.0.1:0\"\nallow_private_destinations = true\n{extra}"))
+        Self::start(&format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nallow_private_destinations = true\n{extra}"
+        ))
     }
 
     pub fn url(&self) -> String {
@@ -358,7 +385,11 @@ impl TestProxy {
             .arg(&self.config_path)
             .output()
             .expect("consentry ca");
-        assert!(output.status.success(), "consentry ca failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "consentry ca failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let path = self.dir.path().join("consentry-ca.pem");
         std::fs::write(&path, &output.stdout).expect("write ca");
         path
@@ -380,7 +411,10 @@ impl TestProxy {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().expect("wait")
     }
 }
@@ -422,7 +456,9 @@ impl CurlResult {
 /// Runs curl (in a blocking thread) with `args`; the body goes to a temp file.
 pub async fn curl(args: &[&str]) -> CurlResult {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || curl_blocking(&args)).await.expect("curl thread")
+    tokio::task::spawn_blocking(move || curl_blocking(&args))
+        .await
+        .expect("curl thread")
 }
 
 pub fn curl_blocking(args: &[String]) -> CurlResult {
@@ -445,7 +481,12 @@ pub fn curl_blocking(args: &[String]) -> CurlResult {
     let connect_status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let raw_headers = std::fs::read_to_string(&headers_path).unwrap_or_default();
     // Keep only the last header block (after a CONNECT 200 or 100-continue).
-    let last_block = raw_headers.trim_end().rsplit("\r\n\r\n").next().unwrap_or("").to_string();
+    let last_block = raw_headers
+        .trim_end()
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_string();
     let headers = last_block
         .lines()
         .skip(1)
