@@ -18,11 +18,13 @@ fn consentry(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn config_check_accepts_the_documented_file() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/consentry.toml");
-    let out = consentry(&["config", "check", path]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+fn config_check_accepts_the_shipped_files() {
+    for file in ["config/consentry.toml", "deploy/container.toml"] {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let out = consentry(&["config", "check", &path]);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("valid"));
+    }
 }
 
 #[test]
@@ -131,4 +133,42 @@ async fn slow_request_heads_are_cut_off_by_the_header_timeout() {
     let (elapsed, answer) = closed_after;
     assert!(elapsed < Duration::from_secs(15), "connection held for {elapsed:?}");
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let origin = TestOrigin::plain().await;
+    let proxy = TestProxy::loopback("header_read_timeout = \"1s\"\n");
+    let addr = proxy.addr;
+    let request = format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/hello"));
+    let (elapsed, answer) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("write");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let started = Instant::now();
+        let mut buffer = Vec::new();
+        let _ = stream.read_to_end(&mut buffer);
+        (started.elapsed(), String::from_utf8_lossy(&buffer).to_string())
+    })
+    .await
+    .expect("join");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "an idle keep-alive connection was held for {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_connection_limit_queues_further_clients() {
+    let origin = TestOrigin::plain().await;
+    let proxy = TestProxy::loopback("max_connections = 1\n");
+    // Occupy the only slot with a connection that has sent nothing yet.
+    let holder = TcpStream::connect(proxy.addr).expect("connect");
+    let queued = curl(&["--max-time", "1", "-x", &proxy.url(), &origin.url("/hello")]).await;
+    assert_eq!(queued.status, 0, "served beyond max_connections: {}", queued.text());
+    assert_eq!(origin.hits("/hello"), 0);
+    drop(holder);
+    let served = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
+    assert_eq!(served.status, 200, "{}", served.stderr);
 }
