@@ -103,6 +103,14 @@ pub async fn handle_plain(
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let request_id = new_request_id();
+    if let Some(problem) = head_too_large(&state, &request) {
+        return answer::error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &request_id,
+            "head_too_large",
+            &problem,
+        );
+    }
     if is_loop(&request) {
         let reason = "the request already passed through Consentry (Via); refusing to forward it to itself";
         return answer::error(StatusCode::LOOP_DETECTED, &request_id, "loop_detected", reason);
@@ -153,6 +161,31 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
     };
     record(&exchange, &decision, response.status());
     response
+}
+
+/// Enforces `proxy.max_header_bytes` and `proxy.max_headers` exactly (hyper's read buffer limit
+/// is only approximate: a head that arrives in one read may exceed it).
+pub fn head_too_large<B>(state: &ProxyState, request: &Request<B>) -> Option<String> {
+    let limits = &state.config.proxy;
+    let headers = request.headers();
+    if headers.len() > limits.max_headers {
+        return Some(format!(
+            "{} header fields, more than the {} accepted",
+            headers.len(),
+            limits.max_headers
+        ));
+    }
+    // Request line plus "name: value\r\n" per field.
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let size = headers
+        .iter()
+        .fold(line, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4);
+    (size > limits.max_header_bytes).then(|| {
+        format!(
+            "the request head is {size} bytes, more than the {} accepted",
+            limits.max_header_bytes
+        )
+    })
 }
 
 /// Whether the request already went through a Consentry (its `Via` names our pseudonym).

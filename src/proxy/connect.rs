@@ -239,6 +239,14 @@ fn inner_builder(state: &ProxyState) -> auto::Builder<TokioExecutor> {
 /// A request inside an intercepted tunnel: check it targets the tunnel host, then process it.
 pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Request<Incoming>) -> Response<ProxyBody> {
     let request_id = new_request_id();
+    if let Some(problem) = super::head_too_large(state, &request) {
+        return answer::error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &request_id,
+            "head_too_large",
+            &problem,
+        );
+    }
     if request.method() == Method::CONNECT {
         let reason = "CONNECT inside an intercepted tunnel is refused";
         return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", reason);
