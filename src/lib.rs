@@ -18,4 +18,5 @@ pub mod app;
 pub mod config;
 pub mod decide;
 pub mod proxy;
+pub mod signals;
 pub mod tls;

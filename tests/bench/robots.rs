@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the robots.txt matcher benchmark.
+fn main() {}
