@@ -31,6 +31,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub public: PublicConfig,
     pub storage: StorageConfig,
+    pub robots: RobotsConfig,
+    pub politeness: PolitenessConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -105,6 +107,46 @@ pub struct StorageConfig {
     pub durability: Durability,
 }
 
+/// How robots.txt is fetched, cached and trusted (RFC 9309 with DESIGN §4's choices).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RobotsConfig {
+    /// Bytes of a robots.txt that are parsed; RFC 9309 §2.5 requires at least 500 KiB.
+    pub max_bytes: usize,
+    /// Longest a fetched robots.txt is trusted (RFC 9309 §2.4: at most 24 h); a shorter
+    /// `Cache-Control: max-age` from the site wins.
+    pub cache_ttl: HumanDuration,
+    /// `unreachable` treats 429 like 5xx (disallow all); `allow` follows RFC 9309 literally.
+    pub on_429: On429,
+    /// Time a whole robots.txt fetch (redirects and body included) may take.
+    pub fetch_timeout: HumanDuration,
+    /// How long an unreachable verdict is kept before the next fetch attempt.
+    pub unreachable_ttl: HumanDuration,
+    /// While robots.txt is unreachable, the last good copy is used if younger than this.
+    pub max_stale_age: HumanDuration,
+    /// `Crawl-delay` values above this are capped (and the cap recorded).
+    pub max_crawl_delay: HumanDuration,
+    /// Most origins whose robots.txt is cached.
+    pub cache_max_entries: u64,
+    /// Most bytes of robots.txt bodies cached.
+    pub cache_max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum On429 {
+    Unreachable,
+    Allow,
+}
+
+/// Limits that keep crawlers polite towards each origin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolitenessConfig {
+    /// Requests in flight to one origin (scheme, host, port) at once; more wait their turn.
+    pub max_concurrent_per_origin: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
@@ -148,6 +190,8 @@ impl Default for Config {
             admin: AdminConfig::default(),
             public: PublicConfig::default(),
             storage: StorageConfig::default(),
+            robots: RobotsConfig::default(),
+            politeness: PolitenessConfig::default(),
             crawlers: Vec::new(),
         }
     }
@@ -213,6 +257,30 @@ impl Default for StorageConfig {
         Self {
             url: "sqlite://consentry-data/consentry.db".into(),
             durability: Durability::Sync,
+        }
+    }
+}
+
+impl Default for RobotsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 512_000,
+            cache_ttl: HumanDuration::secs(24 * 3600),
+            on_429: On429::Unreachable,
+            fetch_timeout: HumanDuration::secs(30),
+            unreachable_ttl: HumanDuration::secs(60),
+            max_stale_age: HumanDuration::secs(30 * 24 * 3600),
+            max_crawl_delay: HumanDuration::secs(60),
+            cache_max_entries: 100_000,
+            cache_max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for PolitenessConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent_per_origin: 8,
         }
     }
 }
@@ -310,6 +378,7 @@ impl Config {
         self.validate_tls(&mut problems);
         self.validate_upstream(&mut problems);
         self.validate_storage(&mut problems);
+        self.validate_robots(&mut problems);
         self.validate_crawlers(&mut problems);
         if problems.found.is_empty() {
             Ok(())
@@ -400,6 +469,40 @@ impl Config {
                 "storage.url",
                 format!("must start with sqlite:// or postgres://, got {url:?}"),
             );
+        }
+    }
+
+    fn validate_robots(&self, p: &mut Problems<'_>) {
+        let robots = &self.robots;
+        if robots.max_bytes < 512_000 {
+            p.add(
+                "robots.max_bytes",
+                format!("must be at least 512000 (RFC 9309 §2.5), got {}", robots.max_bytes),
+            );
+        }
+        if robots.cache_ttl.0 > Duration::from_secs(24 * 3600) {
+            p.add("robots.cache_ttl", "must be at most 24h (RFC 9309 §2.4)".into());
+        }
+        for (key, value) in [
+            ("robots.cache_ttl", robots.cache_ttl),
+            ("robots.fetch_timeout", robots.fetch_timeout),
+            ("robots.unreachable_ttl", robots.unreachable_ttl),
+        ] {
+            if value.0.is_zero() {
+                p.add(key, "must be longer than zero".into());
+            }
+        }
+        if robots.cache_max_entries == 0 || robots.cache_max_bytes < robots.max_bytes as u64 {
+            p.add(
+                "robots.cache_max_bytes",
+                format!(
+                    "must hold at least one file of robots.max_bytes ({}) bytes",
+                    robots.max_bytes
+                ),
+            );
+        }
+        if self.politeness.max_concurrent_per_origin == 0 {
+            p.add("politeness.max_concurrent_per_origin", "must be at least 1".into());
         }
     }
 

@@ -106,6 +106,10 @@ pub struct Reason {
     pub evidence: Option<String>,
     /// SHA-256 (hex) of the evidence document as fetched.
     pub evidence_sha256: Option<String>,
+    /// Source-specific context, e.g. for robots.txt the token and group matched and how the file
+    /// was fetched (status, redirects, cache age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// What a policy source found, before it is mapped to the crawler's purposes.
@@ -119,6 +123,7 @@ pub struct Finding {
     pub line: Option<u32>,
     pub evidence: Option<String>,
     pub evidence_sha256: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// Everything the policy sources gathered for one request.
@@ -221,6 +226,7 @@ fn reason_for(finding: &Finding, purpose: Option<Purpose>) -> Reason {
         line: finding.line,
         evidence: finding.evidence.clone(),
         evidence_sha256: finding.evidence_sha256.clone(),
+        detail: finding.detail.clone(),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod decide;
+pub mod policy;
 pub mod proxy;
 pub mod signals;
 pub mod tls;

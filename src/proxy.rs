@@ -17,13 +17,14 @@ pub mod identify;
 pub mod listen;
 pub mod target;
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -34,6 +35,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, CrawlerProfile};
 use crate::decide::{self, Crawler, Decision, Effect, Evidence, Reason, Source, Stage, Verdict};
+use crate::policy::politeness::Politeness;
+use crate::policy::robots::{FetchOutcome, RobotsCache, SiteVerdict};
+use crate::policy::{self, Clock, SystemClock};
 use crate::tls::{LeafMinter, TlsSetupError};
 use answer::BlockBody;
 use forward::{Upstream, UpstreamError};
@@ -55,6 +59,11 @@ pub struct ProxyState {
     pub shutdown: CancellationToken,
     /// Every connection and tunnel task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    pub robots: Arc<RobotsCache>,
+    pub politeness: Politeness,
+    /// Each profile's `honor_tokens` with `@lists` expanded.
+    pub honor_tokens: HashMap<String, Vec<String>>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ProxyState {
@@ -63,15 +72,40 @@ impl ProxyState {
             (true, Some(minter)) => Some(connect::Interception::new(minter)?),
             _ => None,
         };
+        let upstream = Upstream::new(&config)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             profiles: Profiles::new(&config.crawlers),
-            upstream: Upstream::new(&config)?,
+            robots: RobotsCache::new(config.robots.clone(), upstream.clone(), clock.clone()),
+            politeness: Politeness::new(config.politeness.max_concurrent_per_origin),
+            honor_tokens: expand_honor_tokens(&config.crawlers),
+            clock,
+            upstream,
             interception,
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         })
     }
+}
+
+/// Each profile's honoured tokens with `@name` lists expanded (unknown lists were refused when the
+/// config was validated).
+fn expand_honor_tokens(crawlers: &[CrawlerProfile]) -> HashMap<String, Vec<String>> {
+    crawlers
+        .iter()
+        .map(|crawler| {
+            let tokens = crawler
+                .honor_tokens
+                .iter()
+                .flat_map(|token| match token.strip_prefix('@') {
+                    Some(list) => crate::signals::robots::token_list(list).unwrap_or_default(),
+                    None => vec![token.clone()],
+                })
+                .collect();
+            (crawler.name.clone(), tokens)
+        })
+        .collect()
 }
 
 /// One accepted client connection.
@@ -87,8 +121,44 @@ pub struct Exchange {
     pub profile: Arc<CrawlerProfile>,
     pub target: Target,
     pub method: Method,
+    /// The `User-Agent` sent upstream: the profile's, else the crawler's own.
+    pub user_agent: String,
     pub notes: Vec<String>,
     pub started: Instant,
+}
+
+impl Exchange {
+    pub fn new(
+        request_id: String,
+        profile: Arc<CrawlerProfile>,
+        target: Target,
+        method: Method,
+        headers: &HeaderMap,
+    ) -> Self {
+        let crawler_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        let user_agent = profile
+            .user_agent
+            .as_deref()
+            .or(crawler_agent)
+            .unwrap_or(&profile.token)
+            .to_string();
+        Self {
+            request_id,
+            profile,
+            target,
+            method,
+            user_agent,
+            notes: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The outcome of stages 4 and 5 for one request.
+pub struct Judgement {
+    pub decision: Decision,
+    /// The `Crawl-delay` that applies to this crawler at this origin, already capped.
+    pub crawl_delay: Option<Duration>,
 }
 
 /// A fresh request id: UUIDv7, so ids sort by time.
@@ -129,26 +199,33 @@ pub async fn handle_plain(
         Ok(profile) => profile,
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
-    let exchange = Exchange {
-        request_id,
-        profile,
-        target,
-        method: request.method().clone(),
-        notes: Vec::new(),
-        started: Instant::now(),
-    };
+    let exchange = Exchange::new(request_id, profile, target, request.method().clone(), request.headers());
     process(&state, exchange, request).await
 }
 
 /// Stages 4 to 6 for one identified, parsed request: gather, decide, then forward or block.
 pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
     let client_version = request.version();
-    let decision = decide_request(state, &exchange);
+    let Judgement {
+        mut decision,
+        crawl_delay,
+    } = match judge(state, &exchange).await {
+        Ok(judgement) => judgement,
+        Err(refused) => return refused,
+    };
     if decision.stops_request() {
         let response = block_answer(state, &exchange, &decision);
         record(&exchange, &decision, response.status());
         return response;
     }
+    let origin = exchange.target.origin();
+    if let Some(delay) = crawl_delay {
+        let waited = state.politeness.wait_turn(&origin, &exchange.profile.name, delay).await;
+        decision.notes.push(format!(
+            "crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"
+        ));
+    }
+    let _in_flight = state.politeness.enter(&origin).await;
     let upstream_request = match upstream_request(&exchange, request) {
         Ok(request) => request,
         Err(reason) => {
@@ -201,22 +278,51 @@ fn is_loop<B>(request: &Request<B>) -> bool {
         })
 }
 
-/// Stages 4 and 5: gather the evidence for this request and decide.
-///
-/// The policy sources (robots.txt, AI signals, registry) plug in here as they land; until then the
-/// evidence is empty and every request is allowed with "no signal" recorded.
-pub fn decide_request(state: &ProxyState, exchange: &Exchange) -> Decision {
+/// Stages 4 and 5: gather the evidence for this request and decide. `Err` is the answer to send
+/// when gathering itself was refused (the network policy forbids the destination).
+pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement, Response<ProxyBody>> {
+    let profile = &exchange.profile;
+    let robots = state.robots.get(&exchange.target, &exchange.user_agent).await;
+    if let FetchOutcome::Refused { reason } = &robots.outcome {
+        return Err(upstream_error_answer(exchange, UpstreamError::Refused(reason.clone())));
+    }
+    let honoured = state
+        .honor_tokens
+        .get(&profile.name)
+        .map_or(&[][..], |tokens| &tokens[..]);
+    let path = &exchange.target.path_and_query;
+    let now = state.clock.now();
     let evidence = Evidence {
-        findings: Vec::new(),
+        findings: policy::robots::findings(&robots, &profile.token, honoured, path, now),
         notes: exchange.notes.clone(),
     };
-    let profile = &exchange.profile;
     let crawler = Crawler {
         name: &profile.name,
         purposes: &profile.purposes,
         mode: profile.mode.unwrap_or(state.config.proxy.mode),
     };
-    decide::decide(&crawler, &evidence, Stage::Request)
+    let mut decision = decide::decide(&crawler, &evidence, Stage::Request);
+    let crawl_delay = match robots.verdict {
+        SiteVerdict::Rules => robots.rules.crawl_delay(&profile.token).map(|(seconds, line)| {
+            let (delay, note) = cap_crawl_delay(seconds, state.config.robots.max_crawl_delay.0);
+            decision
+                .notes
+                .push(format!("Crawl-delay: {seconds} (robots.txt line {line}){note}"));
+            delay
+        }),
+        _ => None,
+    };
+    Ok(Judgement { decision, crawl_delay })
+}
+
+/// The pacing interval for a `Crawl-delay` value, and a note when it was capped.
+fn cap_crawl_delay(seconds: f64, cap: Duration) -> (Duration, String) {
+    let wanted = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+    if wanted > cap {
+        (cap, format!(", capped at {cap:?} (robots.max_crawl_delay)"))
+    } else {
+        (wanted, String::new())
+    }
 }
 
 /// The block answer for a decision that stops the request.
@@ -261,6 +367,7 @@ pub fn upstream_error_answer(exchange: &Exchange, error: UpstreamError) -> Respo
                     line: None,
                     evidence: Some("proxy.allow_private_destinations = false".into()),
                     evidence_sha256: None,
+                    detail: None,
                 }],
                 notes: Vec::new(),
             };

@@ -175,16 +175,21 @@ async fn upstream_tls_is_always_verified() {
         &origin.url("/hello"),
     ])
     .await;
-    assert_eq!(res.status, 502, "{}", res.stderr);
-    let body = res.json();
-    assert_eq!(body["error"], "upstream_failed");
+    // Even robots.txt cannot be fetched from an origin that fails verification, and an
+    // unreachable robots.txt disallows everything (RFC 9309 §2.3.1.4).
+    assert_eq!(res.status, 451, "{}", res.stderr);
+    let reason = &res.json()["reasons"][0];
+    assert_eq!(reason["source"], "robots");
     assert!(
-        body["reason"]
+        reason["rule"]
             .as_str()
             .is_some_and(|r| r.to_lowercase().contains("certificate")),
-        "{body}"
+        "{reason}"
     );
-    assert_eq!(origin.hits("/hello"), 0);
+    assert!(
+        origin.seen().is_empty(),
+        "no request completed against an unverified origin"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +257,10 @@ print(r.status_code, r.headers.get("Consentry-Decision"), r.text)
 #[tokio::test]
 async fn interception_off_splices_the_tunnel() {
     let origin = TestOrigin::tls().await;
-    let proxy = TestProxy::loopback("[tls]\nintercept = false\n");
+    let proxy = TestProxy::loopback(&format!(
+        "[tls]\nintercept = false\nupstream_roots = [\"{}\"]\n",
+        origin.ca_path().display()
+    ));
     // The client now talks TLS with the origin itself, so it trusts the origin's CA.
     let res = curl(&[
         "-x",

@@ -9,6 +9,7 @@ fn finding(source: Source, effect: Effect, purposes: &[Purpose]) -> Finding {
         line: Some(3),
         evidence: Some("https://site.example/robots.txt".into()),
         evidence_sha256: Some("ab".repeat(32)),
+        detail: None,
     }
 }
 

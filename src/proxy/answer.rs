@@ -132,6 +132,7 @@ mod tests {
                 line: Some(3),
                 evidence: Some("https://site/robots.txt".into()),
                 evidence_sha256: Some("00".repeat(32)),
+                detail: None,
             }],
             notes: Vec::new(),
         }

@@ -11,7 +11,7 @@
 //! the tunnel opens, then bytes are spliced.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header;
 use http::{Method, Request, Response, StatusCode};
@@ -115,17 +115,16 @@ async fn splice(
     profile: Arc<CrawlerProfile>,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let exchange = Exchange {
-        request_id,
-        profile,
-        target: Target::new(Scheme::Https, host_port.clone(), "/"),
-        method: Method::CONNECT,
-        notes: vec![
-            "tls.intercept is off: only host-level policy was applied; paths and responses were not inspected".into(),
-        ],
-        started: Instant::now(),
+    let target = Target::new(Scheme::Https, host_port.clone(), "/");
+    let mut exchange = Exchange::new(request_id, profile, target, Method::CONNECT, request.headers());
+    exchange.notes.push(
+        "tls.intercept is off: only host-level policy was applied (robots.txt for \"/\"); paths and responses were not inspected"
+            .into(),
+    );
+    let decision = match super::judge(&state, &exchange).await {
+        Ok(judgement) => judgement.decision,
+        Err(refused) => return refused,
     };
-    let decision = super::decide_request(&state, &exchange);
     if decision.stops_request() {
         return super::block_answer(&state, &exchange, &decision);
     }
@@ -260,14 +259,14 @@ pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Requ
         );
     }
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let exchange = Exchange {
+    let target = Target::new(Scheme::Https, tunnel.host_port.clone(), path_and_query);
+    let exchange = Exchange::new(
         request_id,
-        profile: tunnel.profile.clone(),
-        target: Target::new(Scheme::Https, tunnel.host_port.clone(), path_and_query),
-        method: request.method().clone(),
-        notes: Vec::new(),
-        started: Instant::now(),
-    };
+        tunnel.profile.clone(),
+        target,
+        request.method().clone(),
+        request.headers(),
+    );
     super::process(state, exchange, request).await
 }
 
