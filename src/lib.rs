@@ -10,11 +10,15 @@
 //!   block answers.
 //! - [`decide`]: the pure decision engine (no I/O, no clock).
 //! - [`tls`]: Consentry's CA, minted leaf certificates, the verifying upstream TLS client.
+//! - [`policy`]: the I/O side of policy: robots.txt fetch, cache and single flight; politeness.
+//! - [`signals`]: pure parsers of the opt-out signals (robots.txt so far).
+//! - [`check`]: `consentry check`, the live explanation of one URL's decision.
 //! - [`admin`]: the admin listener (health, readiness).
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
 pub mod admin;
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod decide;
 pub mod policy;

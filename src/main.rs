@@ -24,6 +24,19 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Fetch the policy for URL live and print the decision with every reason
+    /// (exit 0 allowed, 3 blocked, 1 error).
+    Check {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The crawler profile to judge the URL for.
+        #[arg(long)]
+        crawler: String,
+        /// Print the decision as JSON (the block answer's shape) instead of text.
+        #[arg(long)]
+        json: bool,
+        url: String,
+    },
     /// Print the CA certificate (PEM) crawlers must trust; creates the CA if missing.
     Ca {
         #[arg(short, long)]
@@ -47,6 +60,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => with_config(config.as_deref(), run),
         Command::Ca { config } => with_config(config.as_deref(), print_ca),
+        Command::Check { config, crawler, json, url } => {
+            with_config(config.as_deref(), move |config| check(config, &crawler, json, &url))
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match Config::load(&file) {
@@ -63,7 +79,7 @@ fn main() -> ExitCode {
 }
 
 /// Loads `-c FILE`, else `./consentry.toml` if present, else the built-in config.
-fn with_config(path: Option<&Path>, then: fn(Config) -> ExitCode) -> ExitCode {
+fn with_config(path: Option<&Path>, then: impl FnOnce(Config) -> ExitCode) -> ExitCode {
     let default_path = Path::new("consentry.toml");
     let path = path.or_else(|| default_path.exists().then_some(default_path));
     let config = match path {
@@ -77,6 +93,33 @@ fn with_config(path: Option<&Path>, then: fn(Config) -> ExitCode) -> ExitCode {
         None => Config::builtin(),
     };
     then(config)
+}
+
+/// Exit status of `consentry check` for a blocked URL.
+const EXIT_BLOCKED: u8 = 3;
+
+fn check(config: Config, crawler: &str, json: bool, url: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("consentry check: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(consentry::check::check(config, crawler, url)) {
+        Ok(report) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.blocked() { ExitCode::from(EXIT_BLOCKED) } else { ExitCode::SUCCESS }
+        }
+        Err(e) => {
+            eprintln!("consentry check: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn print_ca(config: Config) -> ExitCode {

@@ -211,7 +211,7 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         crawl_delay,
     } = match judge(state, &exchange).await {
         Ok(judgement) => judgement,
-        Err(refused) => return refused,
+        Err(refused) => return upstream_error_answer(&exchange, UpstreamError::Refused(refused)),
     };
     if decision.stops_request() {
         let response = block_answer(state, &exchange, &decision);
@@ -278,13 +278,13 @@ fn is_loop<B>(request: &Request<B>) -> bool {
         })
 }
 
-/// Stages 4 and 5: gather the evidence for this request and decide. `Err` is the answer to send
-/// when gathering itself was refused (the network policy forbids the destination).
-pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement, Response<ProxyBody>> {
+/// Stages 4 and 5: gather the evidence for this request and decide. `Err` carries the reason when
+/// gathering itself was refused because the network policy forbids the destination.
+pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement, String> {
     let profile = &exchange.profile;
     let robots = state.robots.get(&exchange.target, &exchange.user_agent).await;
     if let FetchOutcome::Refused { reason } = &robots.outcome {
-        return Err(upstream_error_answer(exchange, UpstreamError::Refused(reason.clone())));
+        return Err(reason.clone());
     }
     let honoured = state
         .honor_tokens
@@ -336,7 +336,7 @@ pub fn block_answer(state: &ProxyState, exchange: &Exchange, decision: &Decision
     )
 }
 
-fn block_body<'a>(exchange: &'a Exchange, decision: &'a Decision, url: &'a str) -> BlockBody<'a> {
+pub fn block_body<'a>(exchange: &'a Exchange, decision: &'a Decision, url: &'a str) -> BlockBody<'a> {
     BlockBody {
         request_id: &exchange.request_id,
         verdict: decision.verdict,
@@ -355,27 +355,33 @@ pub fn upstream_error_answer(exchange: &Exchange, error: UpstreamError) -> Respo
     let id = &exchange.request_id;
     match error {
         UpstreamError::Refused(message) => {
-            let decision = Decision {
-                verdict: Verdict::Block,
-                stage: Stage::Request,
-                mode: decide::Mode::Enforce,
-                reasons: vec![Reason {
-                    source: Source::NetworkPolicy,
-                    effect: Effect::Disallow,
-                    purpose: None,
-                    rule: Some(message),
-                    line: None,
-                    evidence: Some("proxy.allow_private_destinations = false".into()),
-                    evidence_sha256: None,
-                    detail: None,
-                }],
-                notes: Vec::new(),
-            };
+            let decision = network_policy_decision(message);
             let url = exchange.target.to_string();
             answer::blocked(StatusCode::FORBIDDEN, &block_body(exchange, &decision, &url), &decision)
         }
         UpstreamError::Timeout(reason) => answer::error(StatusCode::GATEWAY_TIMEOUT, id, "upstream_timeout", &reason),
         UpstreamError::Failed(reason) => answer::error(StatusCode::BAD_GATEWAY, id, "upstream_failed", &reason),
+    }
+}
+
+/// The decision for a destination the network policy refuses: always enforced, whatever the mode
+/// (it protects the operator's network, not a creator's preference).
+pub fn network_policy_decision(reason: String) -> Decision {
+    Decision {
+        verdict: Verdict::Block,
+        stage: Stage::Request,
+        mode: decide::Mode::Enforce,
+        reasons: vec![Reason {
+            source: Source::NetworkPolicy,
+            effect: Effect::Disallow,
+            purpose: None,
+            rule: Some(reason),
+            line: None,
+            evidence: Some("proxy.allow_private_destinations = false".into()),
+            evidence_sha256: None,
+            detail: None,
+        }],
+        notes: Vec::new(),
     }
 }
 
@@ -439,6 +445,7 @@ fn record(exchange: &Exchange, decision: &Decision, status: StatusCode) {
         decision = decision.header_value(),
         stage = ?decision.stage,
         sources = ?sources,
+        notes = ?decision.notes,
         status = status.as_u16(),
         duration_ms = exchange.started.elapsed().as_secs_f64() * 1000.0,
     );

@@ -123,7 +123,7 @@ async fn splice(
     );
     let decision = match super::judge(&state, &exchange).await {
         Ok(judgement) => judgement.decision,
-        Err(refused) => return refused,
+        Err(refused) => return super::upstream_error_answer(&exchange, super::UpstreamError::Refused(refused)),
     };
     if decision.stops_request() {
         return super::block_answer(&state, &exchange, &decision);

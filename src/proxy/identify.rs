@@ -38,6 +38,11 @@ impl Profiles {
         Self { by_name, anonymous }
     }
 
+    /// The profile called `name`, without checking credentials (for `consentry check`).
+    pub fn by_name(&self, name: &str) -> Option<Arc<CrawlerProfile>> {
+        self.by_name.get(name).cloned()
+    }
+
     /// The profile named by the `Proxy-Authorization` header, or the anonymous default.
     pub fn identify(&self, header: Option<&HeaderValue>) -> Result<Arc<CrawlerProfile>, IdentifyError> {
         let Some(header) = header else {

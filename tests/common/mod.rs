@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,48 @@ use tokio::net::TcpListener;
 
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
+/// A reply the origin gives for one path instead of its built-in routes.
+#[derive(Debug, Clone, Default)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+    /// Drop the connection instead of answering.
+    pub reset: bool,
+}
+
+impl Canned {
+    pub fn status(status: u16) -> Self {
+        Self { status, ..Self::default() }
+    }
+
+    pub fn body(body: impl Into<Vec<u8>>) -> Self {
+        Self { status: 200, body: body.into(), ..Self::default() }
+    }
+
+    pub fn redirect(location: &str) -> Self {
+        Self { status: 301, headers: vec![("location".into(), location.into())], ..Self::default() }
+    }
+
+    pub fn reset() -> Self {
+        Self { reset: true, ..Self::default() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+}
+
+type CannedRoutes = Arc<Mutex<HashMap<String, Canned>>>;
+
 /// What the origin saw of one request.
 #[derive(Debug, Clone)]
 pub struct SeenRequest {
@@ -34,6 +75,8 @@ pub struct SeenRequest {
     pub headers: http::HeaderMap,
     pub body_len: usize,
     pub body_sha256: String,
+    /// When the request head arrived.
+    pub at: std::time::Instant,
 }
 
 impl SeenRequest {
@@ -56,6 +99,7 @@ pub struct TestOrigin {
     pub addr: SocketAddr,
     pub tls: Option<TestCa>,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
+    canned: CannedRoutes,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -77,6 +121,8 @@ impl TestOrigin {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let acceptor = tls.as_ref().map(|ca| ca.acceptor());
         let seen_by_server = seen.clone();
+        let canned: CannedRoutes = Arc::default();
+        let canned_by_server = canned.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -84,12 +130,10 @@ impl TestOrigin {
                     _ = &mut rx => break,
                 };
                 let seen = seen_by_server.clone();
+                let canned = canned_by_server.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let seen = seen.clone();
-                        async move { Ok::<_, Infallible>(route(req, seen).await) }
-                    });
+                    let service = service_fn(move |req| route(req, seen.clone(), canned.clone()));
                     let builder = auto::Builder::new(TokioExecutor::new());
                     match acceptor {
                         Some(acceptor) => {
@@ -104,12 +148,17 @@ impl TestOrigin {
                 });
             }
         });
-        Self {
-            addr,
-            tls,
-            seen,
-            _shutdown: tx,
-        }
+        Self { addr, tls, seen, canned, _shutdown: tx }
+    }
+
+    /// Answers `path` with `reply` from now on.
+    pub fn set(&self, path: &str, reply: Canned) {
+        self.canned.lock().expect("lock").insert(path.to_string(), reply);
+    }
+
+    /// Serves `body` as `/robots.txt`.
+    pub fn robots(&self, body: &str) {
+        self.set("/robots.txt", Canned::body(body));
     }
 
     pub fn port(&self) -> u16 {
@@ -142,7 +191,12 @@ impl TestOrigin {
     }
 }
 
-async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Response<Body> {
+async fn route(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    canned: CannedRoutes,
+) -> Result<Response<Body>, std::io::Error> {
+    let arrived = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let uri_authority = req.uri().authority().map(|a| a.to_string());
@@ -161,9 +215,10 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
             headers: parts.headers.clone(),
             body_len: 0,
             body_sha256: String::new(),
+            at: std::time::Instant::now(),
         });
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        return text(StatusCode::OK, "slow");
+        return Ok(text(StatusCode::OK, "slow"));
     }
     if path != "/stall" {
         while let Some(frame) = body.frame().await {
@@ -183,8 +238,27 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
         headers: parts.headers.clone(),
         body_len,
         body_sha256: body_sha256.clone(),
+        at: arrived,
     });
-    match path.as_str() {
+    let reply = canned.lock().expect("lock").get(&path).cloned();
+    if let Some(canned) = reply {
+        if let Some(delay) = canned.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if canned.reset {
+            return Err(std::io::Error::other("reset on purpose"));
+        }
+        let mut response = Response::new(Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync());
+        *response.status_mut() = StatusCode::from_u16(canned.status).expect("status");
+        for (name, value) in canned.headers {
+            response.headers_mut().append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                http::HeaderValue::from_str(&value).expect("value"),
+            );
+        }
+        return Ok(response);
+    }
+    Ok(match path.as_str() {
         "/hello" => text(StatusCode::OK, "hello"),
         "/echo" => text(StatusCode::OK, &format!("{body_len} {body_sha256}")),
         "/big" => {
@@ -207,8 +281,10 @@ async fn route(req: Request<Incoming>, seen: Arc<Mutex<Vec<SeenRequest>>>) -> Re
             headers.insert("x-end-to-end", "kept".parse().expect("value"));
             response
         }
+        // No robots.txt unless a test sets one: 404 means allow all (RFC 9309 §2.3.1.3).
+        "/robots.txt" => text(StatusCode::NOT_FOUND, "no robots.txt here"),
         _ => text(StatusCode::OK, &format!("ok {path}")),
-    }
+    })
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
