@@ -60,9 +60,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => with_config(config.as_deref(), run),
         Command::Ca { config } => with_config(config.as_deref(), print_ca),
-        Command::Check { config, crawler, json, url } => {
-            with_config(config.as_deref(), move |config| check(config, &crawler, json, &url))
-        }
+        Command::Check {
+            config,
+            crawler,
+            json,
+            url,
+        } => with_config(config.as_deref(), move |config| check(config, &crawler, json, &url)),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => match Config::load(&file) {
@@ -113,7 +116,11 @@ fn check(config: Config, crawler: &str, json: bool, url: &str) -> ExitCode {
             } else {
                 print!("{}", report.to_text());
             }
-            if report.blocked() { ExitCode::from(EXIT_BLOCKED) } else { ExitCode::SUCCESS }
+            if report.blocked() {
+                ExitCode::from(EXIT_BLOCKED)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("consentry check: {e}");

@@ -66,8 +66,8 @@ def main():
     p("")
     p("## Absolute figures")
     p("")
-    p("| traffic | size | config | req/s | p50 ms | p99 ms | failed | proxy CPU µs/req | proxy core % | proxy peak RSS MiB | note |")
-    p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
+    p("| traffic | size | config | req/s | p50 ms | p99 ms | failed | proxy CPU µs/req | proxy core % | proxy peak RSS MiB | origin conns | load core % | note |")
+    p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for mode, size in cells:
         for cfg in present:
             r = by.get((cfg, mode, size))
@@ -77,7 +77,8 @@ def main():
             p(f"| {MODES.get(mode, mode)} | {size} | {NAMES[cfg]} | {fmt(num(r['rps']), '.0f')} "
               f"| {fmt(num(r['p50_ms']), '.2f')} | {fmt(num(r['p99_ms']), '.2f')} | {r['bad']} "
               f"| {fmt(num(r['cpu_us_per_req']), '.1f')} | {fmt(num(r['cpu_pct']), '.0f')} "
-              f"| {fmt(hwm_mib(cfg, mode, size), '.1f')} | {note} |")
+              f"| {fmt(hwm_mib(cfg, mode, size), '.1f')} | {fmt(num(r['origin_conns']), '.0f')} "
+              f"| {fmt(num(r.get('load_core_pct')), '.0f')} | {note} |")
     p("")
     p("## Against direct (the rig's ceiling: no proxy)")
     p("")
@@ -91,7 +92,9 @@ def main():
             if cfg == "direct" or (cfg, mode, size) not in by:
                 continue
             r = ratio(val(cfg, mode, size, "rps"), d_rps)
-            p(f"| {MODES.get(mode, mode)} | {size} | {NAMES[cfg]} | {fmt(None if r is None else 100 * r, '.0f')}% "
+            if r is None:
+                continue
+            p(f"| {MODES.get(mode, mode)} | {size} | {NAMES[cfg]} | {100 * r:.0f}% "
               f"| {fmt(ratio(val(cfg, mode, size, 'p50_ms'), d50), '.2f')} "
               f"| {fmt(ratio(val(cfg, mode, size, 'p99_ms'), d99), '.2f')} |")
     p("")

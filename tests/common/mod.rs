@@ -37,19 +37,33 @@ pub struct Canned {
 
 impl Canned {
     pub fn status(status: u16) -> Self {
-        Self { status, ..Self::default() }
+        Self {
+            status,
+            ..Self::default()
+        }
     }
 
     pub fn body(body: impl Into<Vec<u8>>) -> Self {
-        Self { status: 200, body: body.into(), ..Self::default() }
+        Self {
+            status: 200,
+            body: body.into(),
+            ..Self::default()
+        }
     }
 
     pub fn redirect(location: &str) -> Self {
-        Self { status: 301, headers: vec![("location".into(), location.into())], ..Self::default() }
+        Self {
+            status: 301,
+            headers: vec![("location".into(), location.into())],
+            ..Self::default()
+        }
     }
 
     pub fn reset() -> Self {
-        Self { reset: true, ..Self::default() }
+        Self {
+            reset: true,
+            ..Self::default()
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -148,7 +162,13 @@ impl TestOrigin {
                 });
             }
         });
-        Self { addr, tls, seen, canned, _shutdown: tx }
+        Self {
+            addr,
+            tls,
+            seen,
+            canned,
+            _shutdown: tx,
+        }
     }
 
     /// Answers `path` with `reply` from now on.
@@ -248,7 +268,11 @@ async fn route(
         if canned.reset {
             return Err(std::io::Error::other("reset on purpose"));
         }
-        let mut response = Response::new(Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync());
+        let mut response = Response::new(
+            Full::new(Bytes::from(canned.body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
         *response.status_mut() = StatusCode::from_u16(canned.status).expect("status");
         for (name, value) in canned.headers {
             response.headers_mut().append(
