@@ -220,7 +220,15 @@ impl RobotsCache {
         loop {
             let response = match self.request(&current, user_agent).await {
                 Ok(response) => response,
-                Err(UpstreamError::Refused(reason)) => return Attempt::failed(FetchOutcome::Refused { reason }),
+                // The origin itself is refused: the request will be too (network policy).
+                Err(UpstreamError::Refused(reason)) if redirects.is_empty() => {
+                    return Attempt::failed(FetchOutcome::Refused { reason });
+                }
+                // A redirect into a refused range is just an unusable robots.txt.
+                Err(UpstreamError::Refused(reason)) => {
+                    let reason = format!("redirected to a refused destination: {reason}");
+                    return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
+                }
                 Err(UpstreamError::Timeout(reason) | UpstreamError::Failed(reason)) => {
                     return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
                 }
