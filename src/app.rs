@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::admin;
+use crate::audit::{AuditLog, AuditStore, StoreError};
 use crate::config::Config;
 use crate::proxy::{ProxyState, listen};
 use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
@@ -46,6 +47,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Loads (or creates) the CA in `data_dir` and the leaf minter, when interception is on.
@@ -60,21 +63,31 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
 /// The proxy, built and ready to serve (CA loaded or created), but not yet listening.
 pub struct App {
     state: Arc<ProxyState>,
+    /// The audit writer; it finishes once every request holding the log is done.
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
-    /// Builds the shared state; the CA exists on disk once this returns.
-    pub fn new(config: Config) -> Result<Self, RunError> {
+    /// Builds the shared state: the CA exists on disk and the audit store is open and migrated
+    /// once this returns.
+    pub async fn new(config: Config) -> Result<Self, RunError> {
         let config = Arc::new(config);
         let minter = interception_minter(&config)?;
-        Ok(Self {
-            state: Arc::new(ProxyState::new(config, minter)?),
-        })
+        let (audit, writer) = match config.storage.url.as_str() {
+            "none" => (None, None),
+            url => {
+                let store = AuditStore::open(url).await?;
+                let (log, writer) = AuditLog::start(store, config.storage.durability, config.storage.queue_size);
+                (Some(log), Some(writer))
+            }
+        };
+        let state = Arc::new(ProxyState::new(config, minter, audit)?);
+        Ok(Self { state, writer })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let state = self.state;
+        let Self { state, writer } = self;
         let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
         let admin = tokio::spawn(admin::serve(listeners.admin, state.clone()));
         shutdown.await;
@@ -89,6 +102,11 @@ impl App {
                 left = state.tasks.len(),
                 "drain timeout passed; closing the remaining connections"
             );
+        }
+        // Dropping the last handle on the audit log lets the writer commit what is queued and stop.
+        drop(state);
+        if let Some(writer) = writer {
+            let _ = writer.await;
         }
     }
 }

@@ -90,7 +90,7 @@ impl CheckReport {
 pub async fn check(config: Config, crawler_name: &str, url: &str) -> Result<CheckReport, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     let target = parse_absolute(&uri).map_err(|e| e.to_string())?;
-    let state = ProxyState::new(Arc::new(config), None).map_err(|e| e.to_string())?;
+    let state = ProxyState::new(Arc::new(config), None, None).map_err(|e| e.to_string())?;
     let profile = state.profiles.by_name(crawler_name).ok_or_else(|| {
         let known: Vec<&str> = state.config.crawlers.iter().map(|c| c.name.as_str()).collect();
         format!("no crawler named {crawler_name:?} (configured: {})", known.join(", "))

@@ -25,6 +25,8 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub struct Config {
     /// CA, databases and signing keys live here; created with mode 0700.
     pub data_dir: PathBuf,
+    /// This node's name in audit records; empty means the host name.
+    pub node: String,
     pub proxy: ProxyConfig,
     pub tls: TlsConfig,
     pub upstream: UpstreamConfig,
@@ -102,9 +104,12 @@ pub struct PublicConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite://PATH` or `postgres://user@host/db`.
+    /// `sqlite://PATH` or `postgres://user@host/db`; `none` keeps no audit log (decisions are
+    /// only logged; for benchmarks and tests, never for compliance).
     pub url: String,
     pub durability: Durability,
+    /// Records waiting to be committed in `async` durability; a full queue makes requests wait.
+    pub queue_size: usize,
 }
 
 /// How robots.txt is fetched, cached and trusted (RFC 9309 with DESIGN §4's choices).
@@ -184,6 +189,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("consentry-data"),
+            node: String::new(),
             proxy: ProxyConfig::default(),
             tls: TlsConfig::default(),
             upstream: UpstreamConfig::default(),
@@ -257,6 +263,7 @@ impl Default for StorageConfig {
         Self {
             url: "sqlite://consentry-data/consentry.db".into(),
             durability: Durability::Sync,
+            queue_size: 10_000,
         }
     }
 }
@@ -338,6 +345,19 @@ impl Config {
         let mut config = Self::default();
         config.crawlers.push(CrawlerProfile::builtin_default());
         config
+    }
+
+    /// This node's name: `node`, else the host name, else "consentry".
+    pub fn node_name(&self) -> String {
+        if !self.node.is_empty() {
+            return self.node.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "consentry".into())
     }
 
     /// Reads and validates a config file.

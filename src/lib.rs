@@ -12,12 +12,14 @@
 //! - [`tls`]: Consentry's CA, minted leaf certificates, the verifying upstream TLS client.
 //! - [`policy`]: the I/O side of policy: robots.txt fetch, cache and single flight; politeness.
 //! - [`signals`]: pure parsers of the opt-out signals (robots.txt so far).
+//! - [`audit`]: the durable audit log: record schema, group-commit writer, SQLite/PostgreSQL store.
 //! - [`check`]: `consentry check`, the live explanation of one URL's decision.
 //! - [`admin`]: the admin listener (health, readiness).
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod decide;

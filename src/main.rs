@@ -153,7 +153,7 @@ fn run(config: Config) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let listeners = Listeners::bind(&config).await?;
-        let app = App::new(config)?;
+        let app = App::new(config).await?;
         let proxy_addr = listeners.proxy.local_addr().ok();
         let admin_addr = listeners.admin.local_addr().ok();
         if let (Some(proxy), Some(admin)) = (proxy_addr, admin_addr) {

@@ -33,6 +33,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::audit::{AuditLog, AuditRecord, source_name};
 use crate::config::{Config, CrawlerProfile};
 use crate::decide::{self, Crawler, Decision, Effect, Evidence, Reason, Source, Stage, Verdict};
 use crate::policy::politeness::Politeness;
@@ -64,10 +65,18 @@ pub struct ProxyState {
     /// Each profile's `honor_tokens` with `@lists` expanded.
     pub honor_tokens: HashMap<String, Vec<String>>,
     pub clock: Arc<dyn Clock>,
+    /// `None` when `storage.url = "none"` (decisions are then only logged).
+    pub audit: Option<AuditLog>,
+    /// This node's name in audit records.
+    pub node: String,
 }
 
 impl ProxyState {
-    pub fn new(config: Arc<Config>, minter: Option<Arc<LeafMinter>>) -> Result<Self, TlsSetupError> {
+    pub fn new(
+        config: Arc<Config>,
+        minter: Option<Arc<LeafMinter>>,
+        audit: Option<AuditLog>,
+    ) -> Result<Self, TlsSetupError> {
         let interception = match (config.tls.intercept, minter) {
             (true, Some(minter)) => Some(connect::Interception::new(minter)?),
             _ => None,
@@ -80,6 +89,8 @@ impl ProxyState {
             politeness: Politeness::new(config.politeness.max_concurrent_per_origin),
             honor_tokens: expand_honor_tokens(&config.crawlers),
             clock,
+            audit,
+            node: config.node_name(),
             upstream,
             interception,
             config,
@@ -203,7 +214,7 @@ pub async fn handle_plain(
     process(&state, exchange, request).await
 }
 
-/// Stages 4 to 6 for one identified, parsed request: gather, decide, then forward or block.
+/// Stages 4 to 8 for one identified, parsed request: gather, decide, forward or block, record.
 pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
     let client_version = request.version();
     let Judgement {
@@ -211,12 +222,15 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         crawl_delay,
     } = match judge(state, &exchange).await {
         Ok(judgement) => judgement,
-        Err(refused) => return upstream_error_answer(&exchange, UpstreamError::Refused(refused)),
+        Err(refused) => {
+            let decision = network_policy_decision(refused.clone());
+            let response = upstream_error_answer(&exchange, UpstreamError::Refused(refused));
+            return finish(state, &exchange, &decision, response).await;
+        }
     };
     if decision.stops_request() {
         let response = block_answer(state, &exchange, &decision);
-        record(&exchange, &decision, response.status());
-        return response;
+        return finish(state, &exchange, &decision, response).await;
     }
     let origin = exchange.target.origin();
     if let Some(delay) = crawl_delay {
@@ -228,16 +242,77 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
     let _in_flight = state.politeness.enter(&origin).await;
     let upstream_request = match upstream_request(&exchange, request) {
         Ok(request) => request,
-        Err(reason) => {
-            return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason);
-        }
+        Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
     let response = match state.upstream.send(upstream_request).await {
         Ok(response) => deliver(response, &exchange, &decision, client_version),
-        Err(error) => upstream_error_answer(&exchange, error),
+        Err(error) => {
+            decision.notes.push(format!("upstream failed: {error}"));
+            upstream_error_answer(&exchange, error)
+        }
     };
-    record(&exchange, &decision, response.status());
-    response
+    finish(state, &exchange, &decision, response).await
+}
+
+/// Stage 8: records the decision and releases the answer. With `sync` durability the answer
+/// waits for the commit; if the audit log cannot take the record, the crawler gets `503` instead
+/// (fail closed: nothing is delivered that is not on the record).
+pub async fn finish(
+    state: &ProxyState,
+    exchange: &Exchange,
+    decision: &Decision,
+    response: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    let status = response.status();
+    log_decision(exchange, decision, status);
+    metrics::counter!("consentry_requests_total", "decision" => decision.header_value(), "crawler" => exchange.profile.name.clone())
+        .increment(1);
+    for source in decision
+        .reasons
+        .iter()
+        .filter(|r| r.effect == Effect::Disallow)
+        .map(|r| source_name(r.source))
+    {
+        metrics::counter!("consentry_blocking_reasons_total", "source" => source).increment(1);
+    }
+    metrics::histogram!("consentry_request_seconds").record(exchange.started.elapsed().as_secs_f64());
+    let Some(audit) = &state.audit else { return response };
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let record = AuditRecord::new(
+        &exchange.request_id,
+        now_ms(state.clock.now()),
+        &state.node,
+        &exchange.profile.name,
+        &exchange.profile.purposes,
+        exchange.method.as_str(),
+        &exchange.target.to_string(),
+        &exchange.target.host_port.host,
+        decision,
+        status.as_u16(),
+        bytes,
+        exchange.started.elapsed().as_secs_f64() * 1000.0,
+    );
+    match audit.record(record).await {
+        Ok(()) => response,
+        Err(unavailable) => {
+            tracing::error!(request_id = %exchange.request_id, error = %unavailable, "answer withheld: not on the record");
+            answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &exchange.request_id,
+                "audit_unavailable",
+                &unavailable.to_string(),
+            )
+        }
+    }
+}
+
+fn now_ms(now: std::time::SystemTime) -> i64 {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Enforces `proxy.max_header_bytes` and `proxy.max_headers` exactly (hyper's read buffer limit
@@ -428,8 +503,8 @@ fn deliver(
     response
 }
 
-/// Stage 8 (until the audit log lands): one structured log event per decision.
-fn record(exchange: &Exchange, decision: &Decision, status: StatusCode) {
+/// One structured log event per decision (the durable record goes to the audit log).
+fn log_decision(exchange: &Exchange, decision: &Decision, status: StatusCode) {
     let sources: Vec<&str> = decision
         .reasons
         .iter()
@@ -449,19 +524,4 @@ fn record(exchange: &Exchange, decision: &Decision, status: StatusCode) {
         status = status.as_u16(),
         duration_ms = exchange.started.elapsed().as_secs_f64() * 1000.0,
     );
-}
-
-fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Robots => "robots",
-        Source::ContentUsage => "content-usage",
-        Source::ContentSignal => "content-signal",
-        Source::Tdmrep => "tdmrep",
-        Source::XRobotsTag => "x-robots-tag",
-        Source::MetaRobots => "meta-robots",
-        Source::AiTxt => "ai-txt",
-        Source::Rsl => "rsl",
-        Source::Registry => "registry",
-        Source::NetworkPolicy => "network-policy",
-    }
 }

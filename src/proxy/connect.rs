@@ -126,7 +126,8 @@ async fn splice(
         Err(refused) => return super::upstream_error_answer(&exchange, super::UpstreamError::Refused(refused)),
     };
     if decision.stops_request() {
-        return super::block_answer(&state, &exchange, &decision);
+        let response = super::block_answer(&state, &exchange, &decision);
+        return super::finish(&state, &exchange, &decision, response).await;
     }
     let upstream = match state
         .upstream

@@ -423,10 +423,12 @@ quiet_gate() {
     done
 }
 
-children_ticks() {   # CPU ticks of this shell's reaped children (the load generator), via `times`
+CHILD_TICKS=0
+children_ticks() {   # sets CHILD_TICKS: CPU ticks of this shell's reaped children (the load
+    # generator). `times` must run in this very shell, not in a $(...) subshell.
     times >"$WORK/times"
-    awk -v hz="$CLK_TCK" 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
-        printf "%.0f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$WORK/times"
+    CHILD_TICKS=$(awk -v hz="$CLK_TCK" 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+        printf "%.0f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$WORK/times")
 }
 
 ROW="" SPOILED=0
@@ -440,13 +442,13 @@ measure_once() {   # measure_once CONFIG MODE SIZE PROXYPID|"" PROXYPORT|"" CA: 
     # --- counters before
     local t0=0 t1=0 hwm=- cpu=- pct=- conns=- a0 a1 cp0 cp1 cl0 cl1 n0 n1 g0 g1
     if [[ -n $pid ]]; then reset_hwm "$pid"; t0=$(cpu_ticks "$pid"); fi
-    a0=$(origin_accepts); n0=$(cpu_ticks "$NGINX_PID"); g0=$(children_ticks)
+    a0=$(origin_accepts); n0=$(cpu_ticks "$NGINX_PID"); children_ticks; g0=$CHILD_TICKS
     cp0=$(core_stat "$PROXY_CPU"); cl0=$(core_stat "$LOAD_CPU")
     # --- the measured run
     load_cmd "$DURATION" "$cfg" "$mode" "$size" "$pport" "$ca" >"$raw"
     # --- counters after
     cp1=$(core_stat "$PROXY_CPU"); cl1=$(core_stat "$LOAD_CPU")
-    a1=$(origin_accepts); n1=$(cpu_ticks "$NGINX_PID"); g1=$(children_ticks)
+    a1=$(origin_accepts); n1=$(cpu_ticks "$NGINX_PID"); children_ticks; g1=$CHILD_TICKS
     [[ -n $a0 && -n $a1 ]] && conns=$((a1 - a0 - 1))   # minus the status request itself
     if [[ -n $pid ]]; then
         if ! kill -0 "$pid" 2>/dev/null; then ROW=$(skip_row "$cfg" "$mode" "$size" "proxy died during the run"); return 1; fi

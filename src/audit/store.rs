@@ -1,0 +1,445 @@
+//! The audit store: SQLite (WAL, in `data_dir`) or PostgreSQL behind one code path.
+//!
+//! sqlx's `Any` driver runs the same statements on both. Placeholders are written `$1, $2, …` in
+//! ascending order of first use, which PostgreSQL reads positionally and SQLite as named
+//! parameters numbered in order of appearance. Times are integers (ms), JSON is text.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// Dynamic SQL here is assembled only from constants and `$N` placeholders; values are bound.
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use super::{AuditRecord, EvidenceHash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the audit store {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot migrate the audit store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("audit store: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("audit store holds an unreadable record: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to the audit store.
+#[derive(Debug, Clone)]
+pub struct AuditStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which decisions to list; every field optional.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct Filter {
+    /// `allow`, `block` or `would-block`.
+    pub verdict: Option<String>,
+    pub crawler: Option<String>,
+    pub host: Option<String>,
+    /// A reason source that disallowed, e.g. `robots`.
+    pub source: Option<String>,
+    /// Milliseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    pub until: Option<i64>,
+    /// URL substring.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    /// Opaque cursor from a previous page (records older than it).
+    pub cursor: Option<String>,
+}
+
+/// One page of records, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub items: Vec<AuditRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Counts for the dashboard and `/api/stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub by_verdict: Vec<(String, i64)>,
+    pub by_source: Vec<(String, i64)>,
+    pub by_host: Vec<(String, i64)>,
+    pub by_crawler: Vec<(String, i64)>,
+    /// Blocked decisions per time bucket: (bucket start ms, count).
+    pub blocks_over_time: Vec<(i64, i64)>,
+    pub bucket_ms: i64,
+}
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+impl AuditStore {
+    /// Opens (creating if needed) the store at `url` and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let connect_url = match backend {
+            Backend::Sqlite => sqlite_url(url),
+            Backend::Postgres => url.to_string(),
+        };
+        if backend == Backend::Sqlite
+            && let Some(parent) = sqlite_path(url).and_then(|p| Path::new(&p).parent().map(Path::to_path_buf))
+            && !parent.as_os_str().is_empty()
+        {
+            let _ = crate::tls::create_private_dir(&parent);
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL + FULL: a committed batch survives a crash and a power cut.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: redact(url),
+                source,
+            })?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Appends records in one transaction (the writer's group commit).
+    pub async fn insert_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            let sources = format!(",{},", record.blocking_sources().join(","));
+            sqlx::query(
+                "INSERT INTO decisions (request_id, time_ms, node, crawler, purposes, method, url, host, verdict, \
+                 decision, stage, mode, status, bytes, duration_ms, sources, reasons, notes, evidence) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&record.request_id)
+            .bind(record.time_ms)
+            .bind(&record.node)
+            .bind(&record.crawler)
+            .bind(to_json(&record.purposes))
+            .bind(&record.method)
+            .bind(&record.url)
+            .bind(&record.host)
+            .bind(to_json(&record.verdict).trim_matches('"').to_string())
+            .bind(&record.decision)
+            .bind(to_json(&record.stage).trim_matches('"').to_string())
+            .bind(to_json(&record.mode).trim_matches('"').to_string())
+            .bind(i64::from(record.status))
+            .bind(record.bytes.and_then(|b| i64::try_from(b).ok()))
+            .bind(record.duration_ms)
+            .bind(sources)
+            .bind(to_json(&record.reasons))
+            .bind(to_json(&record.notes))
+            .bind(to_json(&record.evidence))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One record by request id.
+    pub async fn get(&self, request_id: &str) -> Result<Option<AuditRecord>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM decisions WHERE request_id = $1"
+        )))
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| record_from_row(&row)).transpose()
+    }
+
+    /// Records matching `filter`, newest first, one page at a time.
+    pub async fn list(&self, filter: &Filter) -> Result<Page, StoreError> {
+        let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let mut conditions = Conditions::default();
+        conditions.add_filter(filter);
+        if let Some(cursor) = filter.cursor.as_deref().and_then(|c| i64::from_str(c).ok()) {
+            conditions.push("seq < {}", Bind::Int(cursor));
+        }
+        let sql = format!(
+            "SELECT seq, {COLUMNS} FROM decisions{} ORDER BY seq DESC LIMIT {}",
+            conditions.where_clause(),
+            limit + 1
+        );
+        let rows = conditions
+            .bind_all(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last_seq = None;
+        for row in rows.iter().take(limit as usize) {
+            last_seq = Some(row.try_get::<i64, _>("seq")?);
+            items.push(record_from_row(row)?);
+        }
+        let next_cursor = (rows.len() > limit as usize)
+            .then(|| last_seq.map(|s| s.to_string()))
+            .flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Counts by verdict, blocking source, host and crawler, and blocks over time.
+    pub async fn stats(&self, filter: &Filter, bucket_ms: i64) -> Result<Stats, StoreError> {
+        let bucket_ms = bucket_ms.max(1000);
+        let mut stats = Stats {
+            bucket_ms,
+            ..Stats::default()
+        };
+        stats.total = self
+            .count_by(filter, "'all'", None)
+            .await?
+            .first()
+            .map_or(0, |(_, n)| *n);
+        stats.by_verdict = self.count_by(filter, "decision", None).await?;
+        stats.by_host = self.count_by(filter, "host", Some("block")).await?;
+        stats.by_crawler = self.count_by(filter, "crawler", Some("block")).await?;
+        for source in SOURCES {
+            let mut per_source = filter.clone();
+            per_source.source = Some((*source).to_string());
+            let count = self
+                .count_by(&per_source, "'all'", None)
+                .await?
+                .first()
+                .map_or(0, |(_, n)| *n);
+            if count > 0 {
+                stats.by_source.push(((*source).to_string(), count));
+            }
+        }
+        let bucket = format!("(time_ms / {bucket_ms}) * {bucket_ms}");
+        let mut blocks = filter.clone();
+        blocks.verdict = Some("block".into());
+        let mut over_time = self.count_by(&blocks, &bucket, None).await?;
+        over_time.sort();
+        stats.blocks_over_time = over_time
+            .into_iter()
+            .filter_map(|(k, n)| Some((k.parse().ok()?, n)))
+            .collect();
+        Ok(stats)
+    }
+
+    /// `SELECT key, COUNT(*) … GROUP BY key`, largest first (at most 20 groups).
+    async fn count_by(&self, filter: &Filter, key: &str, only: Option<&str>) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut filter = filter.clone();
+        if let Some(verdict) = only {
+            filter.verdict = Some(verdict.into());
+        }
+        let mut conditions = Conditions::default();
+        conditions.add_filter(&filter);
+        let sql = format!(
+            "SELECT CAST({key} AS TEXT) AS k, COUNT(*) AS n FROM decisions{} GROUP BY {key} ORDER BY n DESC LIMIT 20",
+            conditions.where_clause()
+        );
+        let rows = conditions
+            .bind_all(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?)))
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+const SOURCES: &[&str] = &[
+    "robots",
+    "content-usage",
+    "content-signal",
+    "tdmrep",
+    "x-robots-tag",
+    "meta-robots",
+    "ai-txt",
+    "rsl",
+    "registry",
+    "network-policy",
+];
+
+const COLUMNS: &str = "request_id, time_ms, node, crawler, purposes, method, url, host, verdict, decision, stage, mode, \
+                       status, bytes, duration_ms, reasons, notes, evidence";
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// A WHERE clause built with `$N` placeholders in ascending order.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// `template` holds one `{}` where the placeholder goes.
+    fn push(&mut self, template: &str, bind: Bind) {
+        self.binds.push(bind);
+        self.clauses
+            .push(template.replace("{}", &format!("${}", self.binds.len())));
+    }
+
+    fn add_filter(&mut self, filter: &Filter) {
+        let text = |value: &Option<String>| value.as_ref().filter(|v| !v.is_empty()).cloned();
+        if let Some(verdict) = text(&filter.verdict) {
+            self.push("decision = {}", Bind::Text(verdict));
+        }
+        if let Some(crawler) = text(&filter.crawler) {
+            self.push("crawler = {}", Bind::Text(crawler));
+        }
+        if let Some(host) = text(&filter.host) {
+            self.push("host = {}", Bind::Text(host.to_ascii_lowercase()));
+        }
+        if let Some(source) = text(&filter.source) {
+            self.push(
+                "sources LIKE {} ESCAPE '\\'",
+                Bind::Text(format!("%,{},%", escape_like(&source))),
+            );
+        }
+        if let Some(since) = filter.since {
+            self.push("time_ms >= {}", Bind::Int(since));
+        }
+        if let Some(until) = filter.until {
+            self.push("time_ms < {}", Bind::Int(until));
+        }
+        if let Some(q) = text(&filter.q) {
+            self.push("url LIKE {} ESCAPE '\\'", Bind::Text(format!("%{}%", escape_like(&q))));
+        }
+    }
+
+    fn where_clause(&self) -> String {
+        let mut sql = String::new();
+        for (i, clause) in self.clauses.iter().enumerate() {
+            let _ = write!(sql, "{}{clause}", if i == 0 { " WHERE " } else { " AND " });
+        }
+        sql
+    }
+
+    fn bind_all<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(value) => query.bind(*value),
+                Bind::Text(value) => query.bind(value.as_str()),
+            };
+        }
+        query
+    }
+}
+
+/// Makes `%`, `_` and `\\` match literally in a `LIKE … ESCAPE '\\'` pattern.
+fn escape_like(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let text = |name: &str| row.try_get::<String, _>(name);
+    let quoted = |value: String| format!("\"{value}\"");
+    Ok(AuditRecord {
+        request_id: text("request_id")?,
+        time_ms: row.try_get("time_ms")?,
+        node: text("node")?,
+        crawler: text("crawler")?,
+        purposes: from_json(&text("purposes")?, "purposes")?,
+        method: text("method")?,
+        url: text("url")?,
+        host: text("host")?,
+        verdict: from_json(&quoted(text("verdict")?), "verdict")?,
+        decision: text("decision")?,
+        stage: from_json(&quoted(text("stage")?), "stage")?,
+        mode: from_json(&quoted(text("mode")?), "mode")?,
+        reasons: from_json(&text("reasons")?, "reasons")?,
+        notes: from_json(&text("notes")?, "notes")?,
+        status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
+        bytes: row
+            .try_get::<Option<i64>, _>("bytes")?
+            .and_then(|b| u64::try_from(b).ok()),
+        evidence: from_json::<Vec<EvidenceHash>>(&text("evidence")?, "evidence")?,
+        duration_ms: row.try_get("duration_ms")?,
+    })
+}
+
+/// `sqlite://PATH` → the path.
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or(rest).to_string())
+}
+
+/// Adds `mode=rwc` so the database file is created on first start.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
