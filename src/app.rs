@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::admin;
+use crate::admin::{self, AdminState};
 use crate::audit::{AuditLog, AuditStore, StoreError};
 use crate::config::Config;
 use crate::proxy::{ProxyState, listen};
 use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Sockets bound by the caller.
 pub struct Listeners {
@@ -26,9 +27,7 @@ impl Listeners {
     /// Binds the addresses named in the config.
     pub async fn bind(config: &Config) -> Result<Self, RunError> {
         let bind = |addr: SocketAddr, key: &'static str| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| RunError::Bind { key, addr, source })
+            TcpListener::bind(addr).await.map_err(|source| RunError::Bind { key, addr, source })
         };
         Ok(Self {
             proxy: bind(config.proxy.listen, "proxy.listen").await?,
@@ -40,15 +39,50 @@ impl Listeners {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot listen on {addr} (`{key}`): {source}")]
-    Bind {
-        key: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot store the admin token in {path}: {source}")]
+    Token { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// Installs the process-wide Prometheus recorder (once; later calls get no handle).
+fn install_metrics_recorder() -> Option<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).ok().map(|()| handle)
+}
+
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// `admin.token`, else the token stored in `data_dir`, else a new one: stored (0600) and printed
+/// once on stderr.
+fn admin_token(config: &Config) -> Result<String, RunError> {
+    if !config.admin.token.is_empty() {
+        return Ok(config.admin.token.clone());
+    }
+    let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    crate::tls::create_private_dir(&config.data_dir)?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&path, &token).map_err(|source| RunError::Token { path: path.clone(), source })?;
+    eprintln!("consentry: generated the admin API token (stored in {}): {token}", path.display());
+    Ok(token)
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 /// Loads (or creates) the CA in `data_dir` and the leaf minter, when interception is on.
@@ -63,6 +97,7 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
 /// The proxy, built and ready to serve (CA loaded or created), but not yet listening.
 pub struct App {
     state: Arc<ProxyState>,
+    admin: AdminState,
     /// The audit writer; it finishes once every request holding the log is done.
     writer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -73,23 +108,27 @@ impl App {
     pub async fn new(config: Config) -> Result<Self, RunError> {
         let config = Arc::new(config);
         let minter = interception_minter(&config)?;
-        let (audit, writer) = match config.storage.url.as_str() {
-            "none" => (None, None),
+        let metrics = install_metrics_recorder();
+        let (store, audit, writer) = match config.storage_url().as_str() {
+            "none" => (None, None, None),
             url => {
                 let store = AuditStore::open(url).await?;
-                let (log, writer) = AuditLog::start(store, config.storage.durability, config.storage.queue_size);
-                (Some(log), Some(writer))
+                let (log, writer) =
+                    AuditLog::start(store.clone(), config.storage.durability, config.storage.queue_size);
+                (Some(store), Some(log), Some(writer))
             }
         };
+        let token = admin_token(&config)?;
         let state = Arc::new(ProxyState::new(config, minter, audit)?);
-        Ok(Self { state, writer })
+        let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
+        Ok(Self { state, admin, writer })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let Self { state, writer } = self;
+        let Self { state, admin, writer } = self;
         let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
-        let admin = tokio::spawn(admin::serve(listeners.admin, state.clone()));
+        let admin = tokio::spawn(admin::serve(listeners.admin, admin));
         shutdown.await;
         tracing::info!("shutting down: draining connections");
         state.shutdown.cancel();
@@ -98,10 +137,7 @@ impl App {
         state.tasks.close();
         let drain_timeout = state.config.proxy.drain_timeout.0;
         if tokio::time::timeout(drain_timeout, state.tasks.wait()).await.is_err() {
-            tracing::warn!(
-                left = state.tasks.len(),
-                "drain timeout passed; closing the remaining connections"
-            );
+            tracing::warn!(left = state.tasks.len(), "drain timeout passed; closing the remaining connections");
         }
         // Dropping the last handle on the audit log lets the writer commit what is queued and stop.
         drop(state);

@@ -70,12 +70,7 @@ impl AuditRecord {
         let mut evidence: Vec<EvidenceHash> = decision
             .reasons
             .iter()
-            .filter_map(|r| {
-                Some(EvidenceHash {
-                    url: r.evidence.clone()?,
-                    sha256: r.evidence_sha256.clone()?,
-                })
-            })
+            .filter_map(|r| Some(EvidenceHash { url: r.evidence.clone()?, sha256: r.evidence_sha256.clone()? }))
             .collect();
         evidence.dedup();
         Self {
@@ -102,12 +97,8 @@ impl AuditRecord {
 
     /// The sources of the disallowing reasons, e.g. `["robots"]`.
     pub fn blocking_sources(&self) -> Vec<&'static str> {
-        let mut sources: Vec<&'static str> = self
-            .reasons
-            .iter()
-            .filter(|r| r.effect == Effect::Disallow)
-            .map(|r| source_name(r.source))
-            .collect();
+        let mut sources: Vec<&'static str> =
+            self.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)).collect();
         sources.dedup();
         sources
     }

@@ -35,13 +35,7 @@ impl CheckReport {
         let purposes: Vec<&str> = profile.purposes.iter().map(|p| p.as_str()).collect();
         let mut out = String::new();
         let _ = writeln!(out, "url:      {}", exchange.target);
-        let _ = writeln!(
-            out,
-            "crawler:  {} (token {}, purposes {})",
-            profile.name,
-            profile.token,
-            purposes.join(", ")
-        );
+        let _ = writeln!(out, "crawler:  {} (token {}, purposes {})", profile.name, profile.token, purposes.join(", "));
         let verdict = match self.decision.header_value() {
             "allow" => "ALLOW",
             "would-block" => "BLOCK (monitor mode: would-block, forwarded)",
@@ -58,9 +52,7 @@ impl CheckReport {
                 Effect::Unknown => "unknown",
                 Effect::Unreachable => "unreachable",
             };
-            let source = serde_json::to_value(reason.source)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string));
+            let source = serde_json::to_value(reason.source).ok().and_then(|v| v.as_str().map(str::to_string));
             let _ = write!(out, "- {} {effect}", source.unwrap_or_default());
             if let Some(purpose) = reason.purpose {
                 let _ = write!(out, " ({})", purpose.as_str());

@@ -104,8 +104,8 @@ pub struct PublicConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// `sqlite://PATH` or `postgres://user@host/db`; `none` keeps no audit log (decisions are
-    /// only logged; for benchmarks and tests, never for compliance).
+    /// `sqlite://PATH` or `postgres://user@host/db`; empty means `sqlite://<data_dir>/consentry.db`;
+    /// `none` keeps no audit log (decisions are only logged; for benchmarks, never for compliance).
     pub url: String,
     pub durability: Durability,
     /// Records waiting to be committed in `async` durability; a full queue makes requests wait.
@@ -221,11 +221,7 @@ impl Default for ProxyConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self {
-            intercept: true,
-            upstream_roots: Vec::new(),
-            leaf_cache_size: 10_000,
-        }
+        Self { intercept: true, upstream_roots: Vec::new(), leaf_cache_size: 10_000 }
     }
 }
 
@@ -243,28 +239,19 @@ impl Default for UpstreamConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9128)),
-            token: String::new(),
-        }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9128)), token: String::new() }
     }
 }
 
 impl Default for PublicConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9129)),
-        }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9129)) }
     }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self {
-            url: "sqlite://consentry-data/consentry.db".into(),
-            durability: Durability::Sync,
-            queue_size: 10_000,
-        }
+        Self { url: String::new(), durability: Durability::Sync, queue_size: 10_000 }
     }
 }
 
@@ -286,9 +273,7 @@ impl Default for RobotsConfig {
 
 impl Default for PolitenessConfig {
     fn default() -> Self {
-        Self {
-            max_concurrent_per_origin: 8,
-        }
+        Self { max_concurrent_per_origin: 8 }
     }
 }
 
@@ -347,6 +332,15 @@ impl Config {
         config
     }
 
+    /// The audit store's URL: `storage.url`, or SQLite in `data_dir` when it is empty.
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("consentry.db").display())
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
     /// This node's name: `node`, else the host name, else "consentry".
     pub fn node_name(&self) -> String {
         if !self.node.is_empty() {
@@ -364,11 +358,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                key: "(file)".into(),
-                problem: e.to_string(),
-            }])
+            ConfigErrors(vec![ConfigError { file: file.clone(), key: "(file)".into(), problem: e.to_string() }])
         })?;
         Self::from_toml(&text, &file)
     }
@@ -390,39 +380,26 @@ impl Config {
 
     /// Checks what serde cannot: ranges, cross-field rules, files that must exist.
     pub fn validate(&self, file: &str) -> Result<(), ConfigErrors> {
-        let mut problems = Problems {
-            file,
-            found: Vec::new(),
-        };
+        let mut problems = Problems { file, found: Vec::new() };
         self.validate_proxy(&mut problems);
         self.validate_tls(&mut problems);
         self.validate_upstream(&mut problems);
         self.validate_storage(&mut problems);
         self.validate_robots(&mut problems);
         self.validate_crawlers(&mut problems);
-        if problems.found.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(problems.found))
-        }
+        if problems.found.is_empty() { Ok(()) } else { Err(ConfigErrors(problems.found)) }
     }
 
     fn validate_proxy(&self, p: &mut Problems<'_>) {
         let proxy = &self.proxy;
         if proxy.block_status != 451 && proxy.block_status != 403 {
-            p.add(
-                "proxy.block_status",
-                format!("must be 403 or 451, got {}", proxy.block_status),
-            );
+            p.add("proxy.block_status", format!("must be 403 or 451, got {}", proxy.block_status));
         }
         if proxy.max_connections == 0 {
             p.add("proxy.max_connections", "must be at least 1".into());
         }
         if proxy.max_header_bytes < 8192 {
-            p.add(
-                "proxy.max_header_bytes",
-                format!("must be at least 8192, got {}", proxy.max_header_bytes),
-            );
+            p.add("proxy.max_header_bytes", format!("must be at least 8192, got {}", proxy.max_header_bytes));
         }
         if proxy.max_headers == 0 {
             p.add("proxy.max_headers", "must be at least 1".into());
@@ -436,9 +413,7 @@ impl Config {
             ("public.listen", self.public.listen),
         ];
         for (i, (key, addr)) in listeners.iter().enumerate() {
-            let clash = listeners[..i]
-                .iter()
-                .find(|(_, other)| *other == *addr && addr.port() != 0);
+            let clash = listeners[..i].iter().find(|(_, other)| *other == *addr && addr.port() != 0);
             if let Some((other_key, _)) = clash {
                 p.add(key, format!("{addr} is also used by `{other_key}`"));
             }
@@ -466,10 +441,7 @@ impl Config {
                 p.add(&key, format!("the key must be host:port, got {from:?}"));
             }
             if SocketAddr::from_str(to).is_err() {
-                p.add(
-                    &key,
-                    format!("the value must be ip:port (e.g. \"127.0.0.1:8443\"), got {to:?}"),
-                );
+                p.add(&key, format!("the value must be ip:port (e.g. \"127.0.0.1:8443\"), got {to:?}"));
             }
         }
         for (key, value) in [
@@ -484,21 +456,24 @@ impl Config {
 
     fn validate_storage(&self, p: &mut Problems<'_>) {
         let url = &self.storage.url;
-        if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        let known = url.is_empty()
+            || url == "none"
+            || ["sqlite://", "postgres://", "postgresql://"].iter().any(|s| url.starts_with(s));
+        if !known {
             p.add(
                 "storage.url",
-                format!("must start with sqlite:// or postgres://, got {url:?}"),
+                format!("must start with sqlite:// or postgres:// (or be empty or \"none\"), got {url:?}"),
             );
+        }
+        if self.storage.queue_size == 0 {
+            p.add("storage.queue_size", "must be at least 1".into());
         }
     }
 
     fn validate_robots(&self, p: &mut Problems<'_>) {
         let robots = &self.robots;
         if robots.max_bytes < 512_000 {
-            p.add(
-                "robots.max_bytes",
-                format!("must be at least 512000 (RFC 9309 §2.5), got {}", robots.max_bytes),
-            );
+            p.add("robots.max_bytes", format!("must be at least 512000 (RFC 9309 §2.5), got {}", robots.max_bytes));
         }
         if robots.cache_ttl.0 > Duration::from_secs(24 * 3600) {
             p.add("robots.cache_ttl", "must be at most 24h (RFC 9309 §2.4)".into());
@@ -515,10 +490,7 @@ impl Config {
         if robots.cache_max_entries == 0 || robots.cache_max_bytes < robots.max_bytes as u64 {
             p.add(
                 "robots.cache_max_bytes",
-                format!(
-                    "must hold at least one file of robots.max_bytes ({}) bytes",
-                    robots.max_bytes
-                ),
+                format!("must hold at least one file of robots.max_bytes ({}) bytes", robots.max_bytes),
             );
         }
         if self.politeness.max_concurrent_per_origin == 0 {
@@ -531,24 +503,15 @@ impl Config {
         for (i, crawler) in self.crawlers.iter().enumerate() {
             let key = |field: &str| format!("crawlers[{i}].{field}");
             if crawler.name.is_empty() || crawler.name.contains(':') {
-                p.add(
-                    &key("name"),
-                    format!("must be non-empty and contain no ':', got {:?}", crawler.name),
-                );
+                p.add(&key("name"), format!("must be non-empty and contain no ':', got {:?}", crawler.name));
             } else if !names.insert(crawler.name.as_str()) {
                 p.add(&key("name"), format!("{:?} names more than one crawler", crawler.name));
             }
             if !is_product_token(&crawler.token) {
-                p.add(
-                    &key("token"),
-                    format!("must be letters, digits, '-', '_' or '.', got {:?}", crawler.token),
-                );
+                p.add(&key("token"), format!("must be letters, digits, '-', '_' or '.', got {:?}", crawler.token));
             }
             if crawler.purposes.is_empty() {
-                p.add(
-                    &key("purposes"),
-                    "name at least one of search, ai-input, ai-train, tdm".into(),
-                );
+                p.add(&key("purposes"), "name at least one of search, ai-input, ai-train, tdm".into());
             }
             if let Some(agent) = &crawler.user_agent
                 && (agent.is_empty() || http::HeaderValue::from_str(agent).is_err())
@@ -564,10 +527,7 @@ impl Config {
                 if !valid {
                     p.add(
                         &format!("crawlers[{i}].honor_tokens[{j}]"),
-                        format!(
-                            "{token:?} is neither a product token nor one of @{}",
-                            KNOWN_TOKEN_LISTS.join(", @")
-                        ),
+                        format!("{token:?} is neither a product token nor one of @{}", KNOWN_TOKEN_LISTS.join(", @")),
                     );
                 }
             }
@@ -580,10 +540,7 @@ pub const KNOWN_TOKEN_LISTS: &[&str] = &["ai-training"];
 
 /// Letters, digits, `-`, `_`, `.`: RFC 9309 tokens plus the digits and dots real bots use.
 pub fn is_product_token(token: &str) -> bool {
-    !token.is_empty()
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Splits `host:port` (with `[v6]:port` support); `None` when the port is missing or invalid.
@@ -601,11 +558,7 @@ struct Problems<'a> {
 
 impl Problems<'_> {
     fn add(&mut self, key: &str, problem: String) {
-        self.found.push(ConfigError {
-            file: self.file.into(),
-            key: key.into(),
-            problem,
-        });
+        self.found.push(ConfigError { file: self.file.into(), key: key.into(), problem });
     }
 }
 
@@ -614,16 +567,10 @@ fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) ->
     let message = error.message().to_string();
     let mut key = if path == "." { String::new() } else { path };
     // Some deserializers report an unknown key at its parent; always name the key itself.
-    if let Some(unknown) = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
+    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next())
         && key.rsplit('.').next() != Some(unknown)
     {
-        key = if key.is_empty() {
-            unknown.to_string()
-        } else {
-            format!("{key}.{unknown}")
-        };
+        key = if key.is_empty() { unknown.to_string() } else { format!("{key}.{unknown}") };
     }
     if key.is_empty() {
         key = "(document)".into();
@@ -633,11 +580,7 @@ fn parse_error(file: &str, text: &str, path: String, error: &toml::de::Error) ->
         Some(line) => format!("{message} (line {line})"),
         None => message,
     };
-    ConfigError {
-        file: file.into(),
-        key,
-        problem,
-    }
+    ConfigError { file: file.into(), key, problem }
 }
 
 /// 1-based line number of a byte offset.

@@ -209,12 +209,7 @@ fn applicable_purpose(finding: &Finding, crawler_purposes: &[Purpose]) -> Option
     if finding.purposes.is_empty() {
         return Some(None);
     }
-    finding
-        .purposes
-        .iter()
-        .copied()
-        .find(|p| crawler_purposes.contains(p))
-        .map(Some)
+    finding.purposes.iter().copied().find(|p| crawler_purposes.contains(p)).map(Some)
 }
 
 fn reason_for(finding: &Finding, purpose: Option<Purpose>) -> Reason {

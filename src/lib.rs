@@ -14,7 +14,8 @@
 //! - [`signals`]: pure parsers of the opt-out signals (robots.txt so far).
 //! - [`audit`]: the durable audit log: record schema, group-commit writer, SQLite/PostgreSQL store.
 //! - [`check`]: `consentry check`, the live explanation of one URL's decision.
-//! - [`admin`]: the admin listener (health, readiness).
+//! - [`admin`]: the admin listener: operator API, dashboard, metrics, health, readiness.
+//! - [`logview`]: `consentry log`, the audit log from the command line.
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod check;
 pub mod config;
 pub mod decide;
+pub mod logview;
 pub mod policy;
 pub mod proxy;
 pub mod signals;

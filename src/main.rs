@@ -37,6 +37,28 @@ enum Command {
         json: bool,
         url: String,
     },
+    /// List decisions from the audit log, newest first (a table, or JSON Lines with --json).
+    Log {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// allow, block or would-block.
+        #[arg(long)]
+        verdict: Option<String>,
+        #[arg(long)]
+        crawler: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        /// A blocking source, e.g. robots.
+        #[arg(long)]
+        source: Option<String>,
+        /// Epoch milliseconds, an RFC 3339 time, or a duration back from now (1h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the CA certificate (PEM) crawlers must trust; creates the CA if missing.
     Ca {
         #[arg(short, long)]
@@ -60,15 +82,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => with_config(config.as_deref(), run),
         Command::Ca { config } => with_config(config.as_deref(), print_ca),
-        Command::Check {
-            config,
-            crawler,
-            json,
-            url,
-        } => with_config(config.as_deref(), move |config| check(config, &crawler, json, &url)),
-        Command::Config {
-            command: ConfigCommand::Check { file },
-        } => match Config::load(&file) {
+        Command::Log { config, verdict, crawler, host, source, since, limit, json } => {
+            let query = consentry::logview::LogQuery { verdict, crawler, host, source, since, limit, json };
+            with_config(config.as_deref(), move |config| print_log(config, &query))
+        }
+        Command::Check { config, crawler, json, url } => {
+            with_config(config.as_deref(), move |config| check(config, &crawler, json, &url))
+        }
+        Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
             Ok(_) => {
                 println!("{}: valid", file.display());
                 ExitCode::SUCCESS
@@ -116,14 +137,30 @@ fn check(config: Config, crawler: &str, json: bool, url: &str) -> ExitCode {
             } else {
                 print!("{}", report.to_text());
             }
-            if report.blocked() {
-                ExitCode::from(EXIT_BLOCKED)
-            } else {
-                ExitCode::SUCCESS
-            }
+            if report.blocked() { ExitCode::from(EXIT_BLOCKED) } else { ExitCode::SUCCESS }
         }
         Err(e) => {
             eprintln!("consentry check: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_log(config: Config, query: &consentry::logview::LogQuery) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("consentry log: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(consentry::logview::render(&config, query)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("consentry log: {e}");
             ExitCode::FAILURE
         }
     }
@@ -198,9 +235,7 @@ async fn shutdown_signal() {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("CONSENTRY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

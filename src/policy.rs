@@ -44,9 +44,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        self.0
-            .lock()
-            .map(|now| *now)
-            .unwrap_or_else(|poisoned| *poisoned.into_inner())
+        self.0.lock().map(|now| *now).unwrap_or_else(|poisoned| *poisoned.into_inner())
     }
 }

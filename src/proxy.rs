@@ -147,21 +147,8 @@ impl Exchange {
         headers: &HeaderMap,
     ) -> Self {
         let crawler_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-        let user_agent = profile
-            .user_agent
-            .as_deref()
-            .or(crawler_agent)
-            .unwrap_or(&profile.token)
-            .to_string();
-        Self {
-            request_id,
-            profile,
-            target,
-            method,
-            user_agent,
-            notes: Vec::new(),
-            started: Instant::now(),
-        }
+        let user_agent = profile.user_agent.as_deref().or(crawler_agent).unwrap_or(&profile.token).to_string();
+        Self { request_id, profile, target, method, user_agent, notes: Vec::new(), started: Instant::now() }
     }
 }
 
@@ -185,12 +172,7 @@ pub async fn handle_plain(
 ) -> Response<ProxyBody> {
     let request_id = new_request_id();
     if let Some(problem) = head_too_large(&state, &request) {
-        return answer::error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            &request_id,
-            "head_too_large",
-            &problem,
-        );
+        return answer::error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &request_id, "head_too_large", &problem);
     }
     if is_loop(&request) {
         let reason = "the request already passed through Consentry (Via); refusing to forward it to itself";
@@ -203,10 +185,7 @@ pub async fn handle_plain(
         Ok(target) => target,
         Err(e) => return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", &e.to_string()),
     };
-    let profile = match state
-        .profiles
-        .identify(request.headers().get(header::PROXY_AUTHORIZATION))
-    {
+    let profile = match state.profiles.identify(request.headers().get(header::PROXY_AUTHORIZATION)) {
         Ok(profile) => profile,
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
@@ -217,10 +196,7 @@ pub async fn handle_plain(
 /// Stages 4 to 8 for one identified, parsed request: gather, decide, forward or block, record.
 pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
     let client_version = request.version();
-    let Judgement {
-        mut decision,
-        crawl_delay,
-    } = match judge(state, &exchange).await {
+    let Judgement { mut decision, crawl_delay } = match judge(state, &exchange).await {
         Ok(judgement) => judgement,
         Err(refused) => {
             let decision = network_policy_decision(refused.clone());
@@ -235,9 +211,7 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
     let origin = exchange.target.origin();
     if let Some(delay) = crawl_delay {
         let waited = state.politeness.wait_turn(&origin, &exchange.profile.name, delay).await;
-        decision.notes.push(format!(
-            "crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"
-        ));
+        decision.notes.push(format!("crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"));
     }
     let _in_flight = state.politeness.enter(&origin).await;
     let upstream_request = match upstream_request(&exchange, request) {
@@ -267,21 +241,13 @@ pub async fn finish(
     log_decision(exchange, decision, status);
     metrics::counter!("consentry_requests_total", "decision" => decision.header_value(), "crawler" => exchange.profile.name.clone())
         .increment(1);
-    for source in decision
-        .reasons
-        .iter()
-        .filter(|r| r.effect == Effect::Disallow)
-        .map(|r| source_name(r.source))
-    {
+    for source in decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)) {
         metrics::counter!("consentry_blocking_reasons_total", "source" => source).increment(1);
     }
     metrics::histogram!("consentry_request_seconds").record(exchange.started.elapsed().as_secs_f64());
     let Some(audit) = &state.audit else { return response };
-    let bytes = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let bytes =
+        response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
     let record = AuditRecord::new(
         &exchange.request_id,
         now_ms(state.clock.now()),
@@ -311,8 +277,7 @@ pub async fn finish(
 }
 
 fn now_ms(now: std::time::SystemTime) -> i64 {
-    now.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Enforces `proxy.max_header_bytes` and `proxy.max_headers` exactly (hyper's read buffer limit
@@ -321,23 +286,13 @@ pub fn head_too_large<B>(state: &ProxyState, request: &Request<B>) -> Option<Str
     let limits = &state.config.proxy;
     let headers = request.headers();
     if headers.len() > limits.max_headers {
-        return Some(format!(
-            "{} header fields, more than the {} accepted",
-            headers.len(),
-            limits.max_headers
-        ));
+        return Some(format!("{} header fields, more than the {} accepted", headers.len(), limits.max_headers));
     }
     // Request line plus "name: value\r\n" per field.
     let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
-    let size = headers
-        .iter()
-        .fold(line, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4);
-    (size > limits.max_header_bytes).then(|| {
-        format!(
-            "the request head is {size} bytes, more than the {} accepted",
-            limits.max_header_bytes
-        )
-    })
+    let size = headers.iter().fold(line, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4);
+    (size > limits.max_header_bytes)
+        .then(|| format!("the request head is {size} bytes, more than the {} accepted", limits.max_header_bytes))
 }
 
 /// Whether the request already went through a Consentry (its `Via` names our pseudonym).
@@ -347,10 +302,7 @@ fn is_loop<B>(request: &Request<B>) -> bool {
         .get_all(header::VIA)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|via| {
-            via.split(',')
-                .any(|hop| hop.split_whitespace().nth(1) == Some(forward::VIA_PSEUDONYM))
-        })
+        .any(|via| via.split(',').any(|hop| hop.split_whitespace().nth(1) == Some(forward::VIA_PSEUDONYM)))
 }
 
 /// Stages 4 and 5: gather the evidence for this request and decide. `Err` carries the reason when
@@ -361,10 +313,7 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     if let FetchOutcome::Refused { reason } = &robots.outcome {
         return Err(reason.clone());
     }
-    let honoured = state
-        .honor_tokens
-        .get(&profile.name)
-        .map_or(&[][..], |tokens| &tokens[..]);
+    let honoured = state.honor_tokens.get(&profile.name).map_or(&[][..], |tokens| &tokens[..]);
     let path = &exchange.target.path_and_query;
     let now = state.clock.now();
     let evidence = Evidence {
@@ -380,9 +329,7 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     let crawl_delay = match robots.verdict {
         SiteVerdict::Rules => robots.rules.crawl_delay(&profile.token).map(|(seconds, line)| {
             let (delay, note) = cap_crawl_delay(seconds, state.config.robots.max_crawl_delay.0);
-            decision
-                .notes
-                .push(format!("Crawl-delay: {seconds} (robots.txt line {line}){note}"));
+            decision.notes.push(format!("Crawl-delay: {seconds} (robots.txt line {line}){note}"));
             delay
         }),
         _ => None,
@@ -393,22 +340,14 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
 /// The pacing interval for a `Crawl-delay` value, and a note when it was capped.
 fn cap_crawl_delay(seconds: f64, cap: Duration) -> (Duration, String) {
     let wanted = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-    if wanted > cap {
-        (cap, format!(", capped at {cap:?} (robots.max_crawl_delay)"))
-    } else {
-        (wanted, String::new())
-    }
+    if wanted > cap { (cap, format!(", capped at {cap:?} (robots.max_crawl_delay)")) } else { (wanted, String::new()) }
 }
 
 /// The block answer for a decision that stops the request.
 pub fn block_answer(state: &ProxyState, exchange: &Exchange, decision: &Decision) -> Response<ProxyBody> {
     let status =
         StatusCode::from_u16(state.config.proxy.block_status).unwrap_or(StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS);
-    answer::blocked(
-        status,
-        &block_body(exchange, decision, &exchange.target.to_string()),
-        decision,
-    )
+    answer::blocked(status, &block_body(exchange, decision, &exchange.target.to_string()), decision)
 }
 
 pub fn block_body<'a>(exchange: &'a Exchange, decision: &'a Decision, url: &'a str) -> BlockBody<'a> {
@@ -464,10 +403,7 @@ pub fn network_policy_decision(reason: String) -> Decision {
 /// target, the profile's user agent, `Via`, and the body streamed through.
 fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<Request<ProxyBody>, String> {
     let (mut parts, body) = request.into_parts();
-    parts.uri = exchange
-        .target
-        .uri()
-        .map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
+    parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
     let received_version = parts.version;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
@@ -493,10 +429,7 @@ fn deliver(
     let origin_version = parts.version;
     forward::strip_hop_by_hop(&mut parts.headers);
     forward::add_via(&mut parts.headers, origin_version);
-    parts.headers.insert(
-        answer::DECISION_HEADER,
-        HeaderValue::from_static(decision.header_value()),
-    );
+    parts.headers.insert(answer::DECISION_HEADER, HeaderValue::from_static(decision.header_value()));
     parts.version = client_version;
     let mut response = Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
     answer::set_request_id(&mut response, &exchange.request_id);
@@ -505,12 +438,8 @@ fn deliver(
 
 /// One structured log event per decision (the durable record goes to the audit log).
 fn log_decision(exchange: &Exchange, decision: &Decision, status: StatusCode) {
-    let sources: Vec<&str> = decision
-        .reasons
-        .iter()
-        .filter(|r| r.effect == Effect::Disallow)
-        .map(|r| source_name(r.source))
-        .collect();
+    let sources: Vec<&str> =
+        decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)).collect();
     tracing::info!(
         target: "consentry::decision",
         request_id = %exchange.request_id,

@@ -69,18 +69,11 @@ impl CertificateAuthority {
         wait_for(&cert_path);
         let cert_pem = read_to_string(&cert_path)?;
         let key_pem = read_to_string(&key_path)?;
-        let bad = |problem: String| TlsSetupError::BadCa {
-            path: cert_path.clone(),
-            problem,
-        };
+        let bad = |problem: String| TlsSetupError::BadCa { path: cert_path.clone(), problem };
         let key = KeyPair::from_pem(&key_pem).map_err(|e| bad(format!("key: {e}")))?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(|e| bad(e.to_string()))?;
         let cert_der = first_certificate(&cert_pem).ok_or_else(|| bad("no PEM certificate".into()))?;
-        Ok(Self {
-            cert_pem,
-            cert_der,
-            issuer,
-        })
+        Ok(Self { cert_pem, cert_der, issuer })
     }
 
     /// The CA certificate crawlers must trust, PEM-encoded.
@@ -97,11 +90,7 @@ fn generate_ca() -> Result<(String, String), TlsSetupError> {
     name.push(DnType::OrganizationName, "Consentry");
     params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.serial_number = Some(random_serial());
     let now = time_now();
     params.not_before = now - time::Duration::days(1);
@@ -124,16 +113,8 @@ impl LeafMinter {
         let key_der = PrivateKeyDer::try_from(leaf_key.serialize_der())
             .map_err(|e| TlsSetupError::Rustls(rustls::Error::General(e.to_string())))?;
         let signing_key = provider().key_provider.load_private_key(key_der)?;
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(cache_size)
-            .time_to_live(LEAF_CACHE_TTL)
-            .build();
-        Ok(Self {
-            ca,
-            leaf_key,
-            signing_key,
-            cache,
-        })
+        let cache = moka::sync::Cache::builder().max_capacity(cache_size).time_to_live(LEAF_CACHE_TTL).build();
+        Ok(Self { ca, leaf_key, signing_key, cache })
     }
 
     pub fn ca(&self) -> &CertificateAuthority {
@@ -142,8 +123,7 @@ impl LeafMinter {
 
     /// The certified key for `host` (a DNS name or an IP literal), minted once and cached.
     pub fn leaf_for(&self, host: &str) -> Result<Arc<CertifiedKey>, Arc<rcgen::Error>> {
-        self.cache
-            .try_get_with(host.to_ascii_lowercase(), || self.mint(host).map(Arc::new))
+        self.cache.try_get_with(host.to_ascii_lowercase(), || self.mint(host).map(Arc::new))
     }
 
     fn mint(&self, host: &str) -> Result<CertifiedKey, rcgen::Error> {
@@ -170,9 +150,7 @@ impl LeafMinter {
 
 impl std::fmt::Debug for LeafMinter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeafMinter")
-            .field("cached", &self.cache.entry_count())
-            .finish()
+        f.debug_struct("LeafMinter").field("cached", &self.cache.entry_count()).finish()
     }
 }
 
@@ -212,14 +190,8 @@ pub fn upstream_client_config(extra_roots: &[PathBuf]) -> Result<rustls::ClientC
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in extra_roots {
-        for cert in read_pem_certificates(path).map_err(|source| TlsSetupError::Read {
-            path: path.clone(),
-            source,
-        })? {
-            roots.add(cert).map_err(|e| TlsSetupError::BadCa {
-                path: path.clone(),
-                problem: e.to_string(),
-            })?;
+        for cert in read_pem_certificates(path).map_err(|source| TlsSetupError::Read { path: path.clone(), source })? {
+            roots.add(cert).map_err(|e| TlsSetupError::BadCa { path: path.clone(), problem: e.to_string() })?;
         }
     }
     Ok(rustls::ClientConfig::builder_with_provider(provider())
@@ -250,10 +222,7 @@ fn time_now() -> time::OffsetDateTime {
 }
 
 fn read_to_string(path: &Path) -> Result<String, TlsSetupError> {
-    std::fs::read_to_string(path).map_err(|source| TlsSetupError::Read {
-        path: path.into(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| TlsSetupError::Read { path: path.into(), source })
 }
 
 /// Creates `dir` (and parents) with mode 0700 when it does not exist yet.
@@ -265,20 +234,14 @@ pub fn create_private_dir(dir: &Path) -> Result<(), TlsSetupError> {
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| TlsSetupError::Write {
-        path: dir.into(),
-        source,
-    })
+    builder.create(dir).map_err(|source| TlsSetupError::Write { path: dir.into(), source })
 }
 
 /// Writes `contents` to a temporary file and links it to `path` only if `path` does not exist
 /// yet, so readers never see a half-written file. `Ok(false)`: someone else published first.
 fn publish_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, TlsSetupError> {
     use std::io::Write;
-    let write_error = |source| TlsSetupError::Write {
-        path: path.into(),
-        source,
-    };
+    let write_error = |source| TlsSetupError::Write { path: path.into(), source };
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -287,9 +250,7 @@ fn publish_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, TlsSetup
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(&temporary).map_err(write_error)?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(write_error)?;
+    file.write_all(contents).and_then(|()| file.sync_all()).map_err(write_error)?;
     let linked = std::fs::hard_link(&temporary, path);
     let _ = std::fs::remove_file(&temporary);
     match linked {
@@ -323,10 +284,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let key_mode = std::fs::metadata(data.join(CA_KEY_FILE))
-                .expect("key")
-                .permissions()
-                .mode();
+            let key_mode = std::fs::metadata(data.join(CA_KEY_FILE)).expect("key").permissions().mode();
             assert_eq!(key_mode & 0o777, 0o600);
             let dir_mode = std::fs::metadata(&data).expect("dir").permissions().mode();
             assert_eq!(dir_mode & 0o777, 0o700);
@@ -342,10 +300,7 @@ mod tests {
         let a2 = minter.leaf_for("A.example").expect("a again");
         let b = minter.leaf_for("b.example").expect("b");
         let ip = minter.leaf_for("127.0.0.1").expect("ip");
-        assert!(
-            Arc::ptr_eq(&a1, &a2),
-            "a cached leaf is reused (host is case-insensitive)"
-        );
+        assert!(Arc::ptr_eq(&a1, &a2), "a cached leaf is reused (host is case-insensitive)");
         assert_ne!(a1.cert[0], b.cert[0]);
         assert_eq!(ip.cert.len(), 2, "leaf followed by the CA");
     }

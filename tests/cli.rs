@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use common::{TestOrigin, TestProxy, curl};
 
 fn consentry(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(args)
-        .output()
-        .expect("run consentry")
+    Command::new(env!("CARGO_BIN_EXE_consentry")).args(args).output().expect("run consentry")
 }
 
 #[test]
@@ -31,18 +28,11 @@ fn config_check_accepts_the_shipped_files() {
 fn config_check_names_file_key_and_reason_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("consentry.toml");
-    std::fs::write(
-        &path,
-        "[proxy]\nblock_status = 200\nmode = \"monitor\"\n[tls]\nintercept = true\n",
-    )
-    .expect("write");
+    std::fs::write(&path, "[proxy]\nblock_status = 200\nmode = \"monitor\"\n[tls]\nintercept = true\n").expect("write");
     let out = consentry(&["config", "check", path.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        stderr.trim(),
-        format!("{}: `proxy.block_status`: must be 403 or 451, got 200", path.display())
-    );
+    assert_eq!(stderr.trim(), format!("{}: `proxy.block_status`: must be 403 or 451, got 200", path.display()));
 
     std::fs::write(&path, "[proxy]\nlisten = \"nowhere\"\n").expect("write");
     let out = consentry(&["config", "check", path.to_str().expect("path")]);
@@ -79,11 +69,8 @@ fn ca_prints_a_stable_pem_certificate() {
     // openssl agrees it is a CA certificate for ECDSA P-256.
     let cert_path = dir.path().join("ca.pem");
     std::fs::write(&cert_path, &pem).expect("write");
-    let text = Command::new("openssl")
-        .args(["x509", "-noout", "-text", "-in"])
-        .arg(&cert_path)
-        .output()
-        .expect("openssl");
+    let text =
+        Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&cert_path).output().expect("openssl");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("CA:TRUE"), "{text}");
     assert!(text.contains("prime256v1"), "{text}");
@@ -102,16 +89,10 @@ async fn sigterm_lets_in_flight_requests_finish() {
         assert!(Instant::now() < deadline, "the request never reached the origin");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let status = tokio::task::spawn_blocking(move || proxy.terminate())
-        .await
-        .expect("join");
+    let status = tokio::task::spawn_blocking(move || proxy.terminate()).await.expect("join");
     assert!(status.success(), "{status:?}");
     let res = request.await.expect("curl");
-    assert_eq!(
-        res.status, 200,
-        "the in-flight request completed during the drain: {}",
-        res.stderr
-    );
+    assert_eq!(res.status, 200, "the in-flight request completed during the drain: {}", res.stderr);
     assert_eq!(res.text(), "slow");
 }
 
@@ -153,10 +134,7 @@ async fn idle_keep_alive_connections_are_closed() {
     .await
     .expect("join");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
-    assert!(
-        elapsed < Duration::from_secs(15),
-        "an idle keep-alive connection was held for {elapsed:?}"
-    );
+    assert!(elapsed < Duration::from_secs(15), "an idle keep-alive connection was held for {elapsed:?}");
 }
 
 #[tokio::test]

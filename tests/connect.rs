@@ -26,29 +26,14 @@ async fn intercepted_https_over_http1_and_http2() {
     let seen = origin.last("/hello");
     assert!(seen.header("via").is_some_and(|v| v.ends_with("consentry")));
     assert_eq!(seen.authority(), Some(origin.addr.to_string()));
-    assert_eq!(
-        seen.version,
-        http::Version::HTTP_2,
-        "upstream negotiated HTTP/2 by ALPN"
-    );
+    assert_eq!(seen.version, http::Version::HTTP_2, "upstream negotiated HTTP/2 by ALPN");
 
     let size = 5 * 1024 * 1024;
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca,
-        "--http2",
-        &origin.url(&format!("/big?bytes={size}")),
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "--cacert", ca, "--http2", &origin.url(&format!("/big?bytes={size}"))]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     assert_eq!(res.http_version, "2", "HTTP/2 negotiated inside the tunnel");
     assert_eq!(res.header("consentry-decision"), Some("allow"));
-    assert_eq!(
-        common::hex(&<sha2::Sha256 as sha2::Digest>::digest(&res.body)),
-        big_body_sha256(size)
-    );
+    assert_eq!(common::hex(&<sha2::Sha256 as sha2::Digest>::digest(&res.body)), big_body_sha256(size));
 }
 
 #[tokio::test]
@@ -94,15 +79,8 @@ async fn host_header_naming_another_host_is_refused_with_421() {
     assert_eq!(res.status, 421, "{}", res.stderr);
     let body = res.json();
     assert_eq!(body["error"], "misdirected_request");
-    assert!(
-        body["reason"].as_str().is_some_and(|r| r.contains("opted-out.example")),
-        "{body}"
-    );
-    assert_eq!(
-        origin.hits("/hello"),
-        0,
-        "the origin must never see a misdirected request"
-    );
+    assert!(body["reason"].as_str().is_some_and(|r| r.contains("opted-out.example")), "{body}");
+    assert_eq!(origin.hits("/hello"), 0, "the origin must never see a misdirected request");
 }
 
 #[tokio::test]
@@ -111,21 +89,9 @@ async fn sni_naming_another_host_is_refused_with_421() {
     let proxy = TestProxy::loopback(&roots(&origin));
     // CONNECT goes to 127.0.0.1:port while SNI and Host say site.test.
     let connect_to = format!("site.test:443:127.0.0.1:{}", origin.port());
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "-k",
-        "--connect-to",
-        &connect_to,
-        "https://site.test/hello",
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "-k", "--connect-to", &connect_to, "https://site.test/hello"]).await;
     assert_eq!(res.status, 421, "{}", res.stderr);
-    assert!(
-        res.json()["reason"].as_str().is_some_and(|r| r.contains("SNI")),
-        "{}",
-        res.text()
-    );
+    assert!(res.json()["reason"].as_str().is_some_and(|r| r.contains("SNI")), "{}", res.text());
     assert_eq!(origin.hits("/hello"), 0);
 }
 
@@ -143,23 +109,10 @@ async fn tunnel_identity_binds_to_every_request_and_407_without_credentials() {
     assert_eq!(res.connect_status, 407, "{}", res.stderr);
     assert_eq!(origin.hits("/hello"), 0);
 
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        "acme:s3cret",
-        "--cacert",
-        ca,
-        "-A",
-        "other",
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res =
+        curl(&["-x", &proxy.url(), "-U", "acme:s3cret", "--cacert", ca, "-A", "other", &origin.url("/hello")]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
-    assert_eq!(
-        origin.last("/hello").header("user-agent").as_deref(),
-        Some("AcmeBot/1.0")
-    );
+    assert_eq!(origin.last("/hello").header("user-agent").as_deref(), Some("AcmeBot/1.0"));
 }
 
 #[tokio::test]
@@ -167,29 +120,14 @@ async fn upstream_tls_is_always_verified() {
     let origin = TestOrigin::tls().await;
     let proxy = TestProxy::loopback(""); // the origin's CA is not trusted
     let ca = proxy.ca_file();
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca.to_str().expect("path"),
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "--cacert", ca.to_str().expect("path"), &origin.url("/hello")]).await;
     // Even robots.txt cannot be fetched from an origin that fails verification, and an
     // unreachable robots.txt disallows everything (RFC 9309 §2.3.1.4).
     assert_eq!(res.status, 451, "{}", res.stderr);
     let reason = &res.json()["reasons"][0];
     assert_eq!(reason["source"], "robots");
-    assert!(
-        reason["rule"]
-            .as_str()
-            .is_some_and(|r| r.to_lowercase().contains("certificate")),
-        "{reason}"
-    );
-    assert!(
-        origin.seen().is_empty(),
-        "no request completed against an unverified origin"
-    );
+    assert!(reason["rule"].as_str().is_some_and(|r| r.to_lowercase().contains("certificate")), "{reason}");
+    assert!(origin.seen().is_empty(), "no request completed against an unverified origin");
 }
 
 #[tokio::test]
@@ -197,14 +135,7 @@ async fn private_destination_inside_a_tunnel_is_refused() {
     let origin = TestOrigin::tls().await;
     let proxy = TestProxy::start(&format!("[proxy]\nlisten = \"127.0.0.1:0\"\n{}", roots(&origin)));
     let ca = proxy.ca_file();
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca.to_str().expect("path"),
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "--cacert", ca.to_str().expect("path"), &origin.url("/hello")]).await;
     assert_eq!(res.status, 403, "{}", res.stderr);
     assert_eq!(res.json()["reasons"][0]["source"], "network-policy");
     assert_eq!(origin.hits("/hello"), 0);
@@ -219,14 +150,7 @@ async fn resolve_override_with_a_hostname_verifies_that_name() {
         origin.addr
     ));
     let ca = proxy.ca_file();
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        ca.to_str().expect("path"),
-        "https://site.test/hello",
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "--cacert", ca.to_str().expect("path"), "https://site.test/hello"]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     assert_eq!(origin.last("/hello").authority().as_deref(), Some("site.test"));
 }
@@ -241,15 +165,9 @@ import os, requests
 r = requests.get(os.environ["TARGET"], proxies={"https": os.environ["PROXY"]}, verify=os.environ["CA"], timeout=30)
 print(r.status_code, r.headers.get("Consentry-Decision"), r.text)
 "#;
-    let (ok, out, err) = python(
-        script,
-        &[
-            ("TARGET", origin.url("/hello")),
-            ("PROXY", proxy.url()),
-            ("CA", ca.display().to_string()),
-        ],
-    )
-    .await;
+    let (ok, out, err) =
+        python(script, &[("TARGET", origin.url("/hello")), ("PROXY", proxy.url()), ("CA", ca.display().to_string())])
+            .await;
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "200 allow hello");
 }
@@ -262,20 +180,10 @@ async fn interception_off_splices_the_tunnel() {
         origin.ca_path().display()
     ));
     // The client now talks TLS with the origin itself, so it trusts the origin's CA.
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        origin.ca_path().to_str().expect("path"),
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res =
+        curl(&["-x", &proxy.url(), "--cacert", origin.ca_path().to_str().expect("path"), &origin.url("/hello")]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     assert_eq!(res.text(), "hello");
-    assert_eq!(
-        res.header("consentry-decision"),
-        None,
-        "inner responses are not touched"
-    );
+    assert_eq!(res.header("consentry-decision"), None, "inner responses are not touched");
     assert!(origin.last("/hello").header("via").is_none());
 }

@@ -34,11 +34,7 @@ async fn allowed_request_is_forwarded_with_consentry_headers() {
     assert_eq!(res.header("consentry-decision"), Some("allow"));
     let id = res.header("consentry-request-id").expect("request id");
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    assert!(
-        res.header("via").is_some_and(|v| v.ends_with("consentry")),
-        "{:?}",
-        res.headers
-    );
+    assert!(res.header("via").is_some_and(|v| v.ends_with("consentry")), "{:?}", res.headers);
     let seen = origin.last("/hello");
     assert_eq!(seen.header("via").as_deref(), Some("1.1 consentry"));
     assert_eq!(seen.header("host"), Some(origin.addr.to_string()));
@@ -54,10 +50,7 @@ async fn large_bodies_stream_byte_exact_both_ways_with_bounded_memory() {
     let download = curl(&["-x", &proxy.url(), &origin.url(&format!("/big?bytes={SIZE}"))]).await;
     assert_eq!(download.status, 200, "{}", download.stderr);
     assert_eq!(download.body.len(), SIZE);
-    assert_eq!(
-        common::hex(&<sha2::Sha256 as sha2::Digest>::digest(&download.body)),
-        big_body_sha256(SIZE)
-    );
+    assert_eq!(common::hex(&<sha2::Sha256 as sha2::Digest>::digest(&download.body)), big_body_sha256(SIZE));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let upload_path = dir.path().join("upload.bin");
@@ -70,10 +63,7 @@ async fn large_bodies_stream_byte_exact_both_ways_with_bounded_memory() {
 
     let after = proxy.peak_rss_kib();
     // 100 MB went through; a proxy that buffered a body would have grown by at least 50 MB.
-    assert!(
-        after < before + 20 * 1024,
-        "peak RSS grew from {before} KiB to {after} KiB"
-    );
+    assert!(after < before + 20 * 1024, "peak RSS grew from {before} KiB to {after} KiB");
 }
 
 #[tokio::test]
@@ -125,21 +115,11 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
     .await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     let seen = origin.last("/hop");
-    for name in [
-        "x-client-hop",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "proxy-authorization",
-    ] {
+    for name in ["x-client-hop", "keep-alive", "proxy-connection", "te", "proxy-authorization"] {
         assert_eq!(seen.header(name), None, "{name} reached the origin");
     }
     assert_eq!(seen.header("x-end-to-end").as_deref(), Some("kept"));
-    assert_eq!(
-        res.header("x-origin-hop"),
-        None,
-        "a field named in the origin's Connection reached the client"
-    );
+    assert_eq!(res.header("x-origin-hop"), None, "a field named in the origin's Connection reached the client");
     assert_eq!(res.header("keep-alive"), None);
     assert_eq!(res.header("x-end-to-end"), Some("kept"));
 }
@@ -148,44 +128,16 @@ async fn hop_by_hop_headers_are_stripped_both_ways() {
 async fn credentials_select_the_profile_and_its_user_agent() {
     let origin = TestOrigin::plain().await;
     let proxy = TestProxy::loopback(ACME);
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        "acme:s3cret",
-        "-A",
-        "curl-pretending",
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "-U", "acme:s3cret", "-A", "curl-pretending", &origin.url("/hello")]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     let seen = origin.last("/hello");
-    assert_eq!(
-        seen.header("user-agent").as_deref(),
-        Some("AcmeBot/1.0 (+https://acme.example/bot)")
-    );
-    assert_eq!(
-        seen.header("proxy-authorization"),
-        None,
-        "credentials never reach the origin"
-    );
+    assert_eq!(seen.header("user-agent").as_deref(), Some("AcmeBot/1.0 (+https://acme.example/bot)"));
+    assert_eq!(seen.header("proxy-authorization"), None, "credentials never reach the origin");
 
     // A profile without user_agent keeps the crawler's own.
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "-U",
-        "plain:pw",
-        "-A",
-        "PlainBot/2.0",
-        &origin.url("/hello"),
-    ])
-    .await;
+    let res = curl(&["-x", &proxy.url(), "-U", "plain:pw", "-A", "PlainBot/2.0", &origin.url("/hello")]).await;
     assert_eq!(res.status, 200);
-    assert_eq!(
-        origin.last("/hello").header("user-agent").as_deref(),
-        Some("PlainBot/2.0")
-    );
+    assert_eq!(origin.last("/hello").header("user-agent").as_deref(), Some("PlainBot/2.0"));
 }
 
 #[tokio::test]
@@ -205,11 +157,7 @@ async fn missing_or_wrong_credentials_get_407() {
         assert_eq!(res.header("proxy-authenticate"), Some("Basic realm=\"consentry\""));
         assert!(res.json()["reason"].as_str().is_some_and(|r| !r.is_empty()));
     }
-    assert_eq!(
-        origin.hits("/hello"),
-        0,
-        "an unidentified request must not reach the origin"
-    );
+    assert_eq!(origin.hits("/hello"), 0, "an unidentified request must not reach the origin");
 }
 
 #[tokio::test]
@@ -222,12 +170,7 @@ async fn private_destinations_are_refused_by_default() {
     let body = res.json();
     assert_eq!(body["verdict"], "block");
     assert_eq!(body["reasons"][0]["source"], "network-policy");
-    assert!(
-        body["reasons"][0]["rule"]
-            .as_str()
-            .is_some_and(|r| r.contains("loopback")),
-        "{body}"
-    );
+    assert!(body["reasons"][0]["rule"].as_str().is_some_and(|r| r.contains("loopback")), "{body}");
     assert_eq!(body["request_id"].as_str(), res.header("consentry-request-id"));
     assert_eq!(origin.hits("/hello"), 0);
 
@@ -244,10 +187,8 @@ async fn private_destinations_are_refused_by_default() {
 #[tokio::test]
 async fn resolve_overrides_route_like_curl_resolve() {
     let origin = TestOrigin::plain().await;
-    let proxy = TestProxy::loopback(&format!(
-        "[upstream]\nresolve = {{ \"Site.Example:80\" = \"{}\" }}\n",
-        origin.addr
-    ));
+    let proxy =
+        TestProxy::loopback(&format!("[upstream]\nresolve = {{ \"Site.Example:80\" = \"{}\" }}\n", origin.addr));
     let res = curl(&["-x", &proxy.url(), "http://site.example/hello"]).await;
     assert_eq!(res.status, 200, "{}", res.stderr);
     assert_eq!(origin.last("/hello").header("host").as_deref(), Some("site.example"));
@@ -323,18 +264,12 @@ async fn malformed_requests_get_400_and_the_proxy_keeps_serving() {
         let answer = raw(case);
         assert!(answer.starts_with("HTTP/1.1 400"), "{case:?} got {answer:?}");
     }
-    let huge_header = format!(
-        "GET {} HTTP/1.1\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
-        origin.url("/hello"),
-        "a".repeat(70_000)
-    );
+    let huge_header =
+        format!("GET {} HTTP/1.1\r\nConnection: close\r\nX-Big: {}\r\n\r\n", origin.url("/hello"), "a".repeat(70_000));
     let answer = raw(&huge_header);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     let many_headers: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let answer = raw(&format!(
-        "GET {} HTTP/1.1\r\nConnection: close\r\n{many_headers}\r\n",
-        origin.url("/hello")
-    ));
+    let answer = raw(&format!("GET {} HTTP/1.1\r\nConnection: close\r\n{many_headers}\r\n", origin.url("/hello")));
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     assert_eq!(origin.hits("/hello"), 0, "an oversized head must not be forwarded");
     let res = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;

@@ -59,16 +59,9 @@ async fn disallowed_path_is_blocked_with_every_reason_and_never_reaches_the_orig
     let sha = common::hex(&<sha2::Sha256 as sha2::Digest>::digest(robots.as_bytes()));
     assert_eq!(reason["evidence_sha256"], sha.as_str());
     let detail = reason["detail"].as_str().expect("detail");
-    assert!(
-        detail.contains("token AcmeBot") && detail.contains("User-agent: AcmeBot (line 2)"),
-        "{detail}"
-    );
+    assert!(detail.contains("token AcmeBot") && detail.contains("User-agent: AcmeBot (line 2)"), "{detail}");
     assert!(detail.contains("fetched (200)"), "{detail}");
-    assert_eq!(
-        origin.hits("/private/page"),
-        0,
-        "a blocked request must not reach the origin"
-    );
+    assert_eq!(origin.hits("/private/page"), 0, "a blocked request must not reach the origin");
 
     let res = get(&proxy, "acme", &origin.url("/private/ok/x")).await;
     assert_eq!(res.status, 200, "longer Allow wins");
@@ -80,15 +73,8 @@ async fn disallowed_path_is_blocked_with_every_reason_and_never_reaches_the_orig
     let res = get(&proxy, "searcher", &origin.url("/robots.txt")).await;
     assert_eq!(res.status, 200);
     let policy_fetches = origin.seen().iter().filter(|r| r.path == "/robots.txt").count();
-    assert_eq!(
-        policy_fetches, 2,
-        "one policy fetch, plus the crawler's own request for /robots.txt"
-    );
-    assert_eq!(
-        origin.seen()[0].header("user-agent").as_deref(),
-        Some("AcmeBot/1.0"),
-        "fetched as the crawler"
-    );
+    assert_eq!(policy_fetches, 2, "one policy fetch, plus the crawler's own request for /robots.txt");
+    assert_eq!(origin.seen()[0].header("user-agent").as_deref(), Some("AcmeBot/1.0"), "fetched as the crawler");
 }
 
 #[tokio::test]
@@ -99,10 +85,7 @@ async fn honoured_tokens_block_and_the_ai_training_list_applies() {
     let res = get(&proxy, "acme", &origin.url("/any")).await;
     assert_eq!(res.status, 451, "acme honours GPTBot");
     let reason = &res.json()["reasons"][0];
-    assert!(
-        reason["detail"].as_str().is_some_and(|d| d.contains("token GPTBot")),
-        "{reason}"
-    );
+    assert!(reason["detail"].as_str().is_some_and(|d| d.contains("token GPTBot")), "{reason}");
     let res = get(&proxy, "searcher", &origin.url("/any")).await;
     assert_eq!(res.status, 200, "searcher honours nothing and has no group: allowed");
     let res = get(&proxy, "trainer", &origin.url("/cc/page")).await;
@@ -132,10 +115,7 @@ async fn fetch_outcomes_follow_rfc_9309() {
         if expected == 451 {
             let reason = &res.json()["reasons"][0];
             assert_eq!(reason["source"], "robots", "{name}");
-            assert!(
-                reason["rule"].as_str().is_some_and(|r| r.contains("unreachable")),
-                "{name}: {reason}"
-            );
+            assert!(reason["rule"].as_str().is_some_and(|r| r.contains("unreachable")), "{name}: {reason}");
             assert_eq!(origin.hits("/page"), 0, "{name}");
         } else {
             assert!(res.header("consentry-decision") == Some("allow"), "{name}");
@@ -166,15 +146,8 @@ async fn redirects_are_followed_up_to_five_and_rules_apply_to_the_original_origi
     let res = get(&proxy, "searcher", &origin.url("/secret")).await;
     assert_eq!(res.status, 451, "{}", res.text());
     let reason = &res.json()["reasons"][0];
-    assert_eq!(
-        reason["evidence"],
-        origin.url("/robots.txt"),
-        "rules apply to the original origin"
-    );
-    assert!(
-        reason["detail"].as_str().is_some_and(|d| d.contains("real-robots.txt")),
-        "{reason}"
-    );
+    assert_eq!(reason["evidence"], origin.url("/robots.txt"), "rules apply to the original origin");
+    assert!(reason["detail"].as_str().is_some_and(|d| d.contains("real-robots.txt")), "{reason}");
     assert_eq!(get(&proxy, "searcher", &origin.url("/open")).await.status, 200);
 
     // Six redirects: unreachable.
@@ -187,11 +160,7 @@ async fn redirects_are_followed_up_to_five_and_rules_apply_to_the_original_origi
     let proxy = TestProxy::loopback(ACME);
     let res = get(&proxy, "searcher", &origin.url("/open")).await;
     assert_eq!(res.status, 451);
-    assert!(
-        res.json()["reasons"][0]["rule"]
-            .as_str()
-            .is_some_and(|r| r.contains("more than 5 redirects"))
-    );
+    assert!(res.json()["reasons"][0]["rule"].as_str().is_some_and(|r| r.contains("more than 5 redirects")));
 
     // A loop: unreachable.
     let origin = TestOrigin::plain().await;
@@ -200,11 +169,7 @@ async fn redirects_are_followed_up_to_five_and_rules_apply_to_the_original_origi
     let proxy = TestProxy::loopback(ACME);
     let res = get(&proxy, "searcher", &origin.url("/open")).await;
     assert_eq!(res.status, 451);
-    assert!(
-        res.json()["reasons"][0]["rule"]
-            .as_str()
-            .is_some_and(|r| r.contains("loop"))
-    );
+    assert!(res.json()["reasons"][0]["rule"].as_str().is_some_and(|r| r.contains("loop")));
 }
 
 #[tokio::test]
@@ -217,22 +182,11 @@ async fn only_the_first_512000_bytes_count_and_bom_and_bad_bytes_are_tolerated()
     big.extend_from_slice(b"Disallow: /late\n");
     origin.set("/robots.txt", Canned::body(big));
     let proxy = TestProxy::loopback(ACME);
-    assert_eq!(
-        get(&proxy, "searcher", &origin.url("/early")).await.status,
-        451,
-        "BOM skipped"
-    );
-    assert_eq!(
-        get(&proxy, "searcher", &origin.url("/late")).await.status,
-        200,
-        "beyond max_bytes is ignored"
-    );
+    assert_eq!(get(&proxy, "searcher", &origin.url("/early")).await.status, 451, "BOM skipped");
+    assert_eq!(get(&proxy, "searcher", &origin.url("/late")).await.status, 200, "beyond max_bytes is ignored");
 
     let origin = TestOrigin::plain().await;
-    origin.set(
-        "/robots.txt",
-        Canned::body(b"User-agent: *\n\xff\xfe bad bytes\nDisallow: /x\xe9\n".to_vec()),
-    );
+    origin.set("/robots.txt", Canned::body(b"User-agent: *\n\xff\xfe bad bytes\nDisallow: /x\xe9\n".to_vec()));
     let proxy = TestProxy::loopback(ACME);
     let res = get(&proxy, "searcher", &origin.url("/y")).await;
     assert_eq!(res.status, 200, "lossy decoding keeps the file usable: {}", res.text());
@@ -241,10 +195,8 @@ async fn only_the_first_512000_bytes_count_and_bom_and_bad_bytes_are_tolerated()
 #[tokio::test]
 async fn concurrent_first_requests_share_one_fetch() {
     let origin = TestOrigin::plain().await;
-    origin.set(
-        "/robots.txt",
-        Canned::body("User-agent: *\nDisallow: /blocked\n").with_delay(Duration::from_millis(300)),
-    );
+    origin
+        .set("/robots.txt", Canned::body("User-agent: *\nDisallow: /blocked\n").with_delay(Duration::from_millis(300)));
     let proxy = TestProxy::loopback("");
     let addr = proxy.addr;
     let origin_addr = origin.addr;
@@ -263,18 +215,10 @@ async fn concurrent_first_requests_share_one_fetch() {
     }
     for task in tasks {
         let (path, answer) = task.await.expect("task");
-        let expected = if path == "/blocked" {
-            "HTTP/1.1 451"
-        } else {
-            "HTTP/1.1 200"
-        };
+        let expected = if path == "/blocked" { "HTTP/1.1 451" } else { "HTTP/1.1 200" };
         assert!(answer.starts_with(expected), "{path}: {answer:.80}");
     }
-    assert_eq!(
-        origin.hits("/robots.txt"),
-        1,
-        "500 concurrent first requests, one robots.txt fetch"
-    );
+    assert_eq!(origin.hits("/robots.txt"), 1, "500 concurrent first requests, one robots.txt fetch");
 }
 
 #[tokio::test]
@@ -286,19 +230,11 @@ async fn crawl_delay_paces_each_crawler() {
         let res = get(&proxy, "searcher", &origin.url("/paced")).await;
         assert_eq!(res.status, 200);
     }
-    let arrivals: Vec<_> = origin
-        .seen()
-        .iter()
-        .filter(|r| r.path == "/paced")
-        .map(|r| r.at)
-        .collect();
+    let arrivals: Vec<_> = origin.seen().iter().filter(|r| r.path == "/paced").map(|r| r.at).collect();
     assert_eq!(arrivals.len(), 3);
     for pair in arrivals.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(950),
-            "requests {gap:?} apart with Crawl-delay: 1"
-        );
+        assert!(gap >= Duration::from_millis(950), "requests {gap:?} apart with Crawl-delay: 1");
     }
     let log = proxy.stderr();
     assert!(log.contains("crawl-delay"), "the wait is recorded");
@@ -329,10 +265,7 @@ async fn block_status_403_is_honoured() {
 async fn https_requests_in_a_tunnel_are_judged_by_the_tls_origins_robots() {
     let origin = TestOrigin::tls().await;
     origin.robots("User-agent: *\nDisallow: /private\n");
-    let proxy = TestProxy::loopback(&format!(
-        "[tls]\nupstream_roots = [\"{}\"]\n",
-        origin.ca_path().display()
-    ));
+    let proxy = TestProxy::loopback(&format!("[tls]\nupstream_roots = [\"{}\"]\n", origin.ca_path().display()));
     let ca = proxy.ca_file();
     let ca = ca.to_str().expect("path");
     let res = curl(&["-x", &proxy.url(), "--cacert", ca, "--http2", &origin.url("/private/x")]).await;
@@ -350,14 +283,8 @@ async fn interception_off_applies_host_level_robots() {
         "[tls]\nintercept = false\nupstream_roots = [\"{}\"]\n",
         origin.ca_path().display()
     ));
-    let res = curl(&[
-        "-x",
-        &proxy.url(),
-        "--cacert",
-        origin.ca_path().to_str().expect("path"),
-        &origin.url("/x"),
-    ])
-    .await;
+    let res =
+        curl(&["-x", &proxy.url(), "--cacert", origin.ca_path().to_str().expect("path"), &origin.url("/x")]).await;
     assert_eq!(res.connect_status, 451, "{}", res.stderr);
     assert_eq!(origin.hits("/x"), 0);
 }
@@ -370,19 +297,13 @@ async fn consentry_check_explains_the_verdict() {
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
-        format!(
-            "data_dir = \"{}\"\n[proxy]\nallow_private_destinations = true\n{ACME}",
-            dir.path().display()
-        ),
+        format!("data_dir = \"{}\"\n[proxy]\nallow_private_destinations = true\n{ACME}", dir.path().display()),
     )
     .expect("write");
     // The origin runs on this test's runtime: run the CLI off it.
     let run = |json: bool, path: &str| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"));
-        command
-            .args(["check", "-c"])
-            .arg(&config)
-            .args(["--crawler", "searcher"]);
+        command.args(["check", "-c"]).arg(&config).args(["--crawler", "searcher"]);
         if json {
             command.arg("--json");
         }
@@ -393,10 +314,7 @@ async fn consentry_check_explains_the_verdict() {
     assert_eq!(out.status.code(), Some(3), "blocked");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("verdict:  BLOCK"), "{text}");
-    assert!(
-        text.contains("Disallow: /private") && text.contains("line:     2"),
-        "{text}"
-    );
+    assert!(text.contains("Disallow: /private") && text.contains("line:     2"), "{text}");
     let out = run(true, "/private/a");
     assert_eq!(out.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");

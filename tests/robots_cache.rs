@@ -27,18 +27,11 @@ impl Fixture {
         let origin = TestOrigin::plain().await;
         let mut config = Config::builtin();
         config.proxy.allow_private_destinations = true;
-        let clock = Arc::new(ManualClock::new(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        ));
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
         let upstream = Upstream::new(&config).expect("upstream");
         let cache = RobotsCache::new(config.robots.clone(), upstream, clock.clone());
         let target = parse_absolute(&origin.url("/page").parse().expect("uri")).expect("target");
-        Self {
-            origin,
-            cache,
-            clock,
-            target,
-        }
+        Self { origin, cache, clock, target }
     }
 
     async fn blocked(&self, path: &str) -> bool {
@@ -58,11 +51,7 @@ impl Fixture {
     async fn wait_for_fetches(&self, n: usize) {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while self.fetches() < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "expected {n} fetches, saw {}",
-                self.fetches()
-            );
+            assert!(std::time::Instant::now() < deadline, "expected {n} fetches, saw {}", self.fetches());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The refreshed copy is stored right after the origin answers.
@@ -104,10 +93,8 @@ async fn hot_origins_are_refreshed_in_the_background_before_expiry() {
 #[tokio::test]
 async fn a_shorter_max_age_wins() {
     let f = Fixture::new().await;
-    f.origin.set(
-        "/robots.txt",
-        Canned::body("User-agent: *\nDisallow: /a\n").with_header("cache-control", "max-age=300"),
-    );
+    f.origin
+        .set("/robots.txt", Canned::body("User-agent: *\nDisallow: /a\n").with_header("cache-control", "max-age=300"));
     assert!(f.blocked("/a").await);
     f.clock.advance(Duration::from_secs(200));
     assert!(f.blocked("/a").await);
@@ -126,19 +113,13 @@ async fn unreachable_uses_the_last_good_copy_for_30_days_then_disallows_all() {
 
     f.origin.set("/robots.txt", Canned::status(503));
     f.clock.advance(25 * HOUR);
-    assert!(
-        !f.blocked("/open").await,
-        "the good copy (25 h old) still applies while unreachable"
-    );
+    assert!(!f.blocked("/open").await, "the good copy (25 h old) still applies while unreachable");
     let policy = f.cache.get(&f.target, "TestBot").await;
     assert!(policy.stale);
     assert!(matches!(policy.outcome, FetchOutcome::Unreachable { .. }));
 
     f.clock.advance(30 * 24 * HOUR);
-    assert!(
-        f.blocked("/open").await,
-        "a copy older than 30 days is not used: disallow all"
-    );
+    assert!(f.blocked("/open").await, "a copy older than 30 days is not used: disallow all");
 }
 
 #[tokio::test]
@@ -158,10 +139,7 @@ async fn an_unreachable_verdict_is_retried_after_unreachable_ttl() {
 #[tokio::test]
 async fn a_crawler_that_goes_away_does_not_cancel_the_shared_fetch() {
     let f = Fixture::new().await;
-    f.origin.set(
-        "/robots.txt",
-        Canned::body("User-agent: *\nDisallow: /a\n").with_delay(Duration::from_millis(300)),
-    );
+    f.origin.set("/robots.txt", Canned::body("User-agent: *\nDisallow: /a\n").with_delay(Duration::from_millis(300)));
     let cache = f.cache.clone();
     let target = f.target.clone();
     let first = tokio::spawn(async move { cache.get(&target, "TestBot").await });
@@ -170,9 +148,6 @@ async fn a_crawler_that_goes_away_does_not_cancel_the_shared_fetch() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     first.abort(); // the crawler disconnects
-    assert!(
-        f.blocked("/a").await,
-        "a second waiter gets the result of the same fetch"
-    );
+    assert!(f.blocked("/a").await, "a second waiter gets the result of the same fetch");
     assert_eq!(f.fetches(), 1);
 }

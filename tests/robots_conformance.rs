@@ -91,9 +91,7 @@ const KNOWN_DIFFERENCES: [(&str, &str, &str, &str, &str); 8] = [
 ];
 
 fn body(hex: &str) -> Vec<u8> {
-    (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex body"))
-        .collect()
+    (0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex body")).collect()
 }
 
 #[test]
@@ -121,25 +119,13 @@ fn google_conformance_suite() {
             }
         }
     }
-    assert_eq!(
-        (cases.len(), total, google_specific),
-        (80, 400, 22),
-        "the suite changed"
-    );
-    let known: BTreeSet<_> = KNOWN_DIFFERENCES
-        .iter()
-        .map(|&(file, agent, url, expected, _)| (file, agent, url, expected))
-        .collect();
+    assert_eq!((cases.len(), total, google_specific), (80, 400, 22), "the suite changed");
+    let known: BTreeSet<_> =
+        KNOWN_DIFFERENCES.iter().map(|&(file, agent, url, expected, _)| (file, agent, url, expected)).collect();
     let unexpected: Vec<_> = differences.difference(&known).collect();
     let now_passing: Vec<_> = known.difference(&differences).collect();
-    assert!(
-        unexpected.is_empty(),
-        "new differences from Google's suite: {unexpected:#?}"
-    );
-    assert!(
-        now_passing.is_empty(),
-        "listed differences now pass; update KNOWN_DIFFERENCES: {now_passing:#?}"
-    );
+    assert!(unexpected.is_empty(), "new differences from Google's suite: {unexpected:#?}");
+    assert!(now_passing.is_empty(), "listed differences now pass; update KNOWN_DIFFERENCES: {now_passing:#?}");
     println!(
         "{} of {total} expectations pass; {} documented differences",
         total - differences.len(),

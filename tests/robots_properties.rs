@@ -45,11 +45,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 
 /// A request target: `/` then arbitrary characters, including non-ASCII, `%`, `*`, `$`, `#`.
 fn target() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "/[a-z0-9/*$%?=&#.~é]{0,30}",
-        any::<String>().prop_map(|s| format!("/{s}")),
-        any::<String>(),
-    ]
+    prop_oneof!["/[a-z0-9/*$%?=&#.~é]{0,30}", any::<String>().prop_map(|s| format!("/{s}")), any::<String>(),]
 }
 
 /// A path usable verbatim as an `Allow`/`Disallow` pattern: no wildcard, anchor, comment or
@@ -59,11 +55,7 @@ fn plain_path() -> impl Strategy<Value = String> {
 }
 
 fn token() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("bot".to_owned()),
-        Just("GPTBot".to_owned()),
-        "[a-zA-Z0-9 ./*_-]{0,10}"
-    ]
+    prop_oneof![Just("bot".to_owned()), Just("GPTBot".to_owned()), "[a-zA-Z0-9 ./*_-]{0,10}"]
 }
 
 proptest! {

@@ -88,11 +88,7 @@ impl AuditStore {
     /// Opens (creating if needed) the store at `url` and applies the migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let connect_url = match backend {
             Backend::Sqlite => sqlite_url(url),
             Backend::Postgres => url.to_string(),
@@ -119,10 +115,7 @@ impl AuditStore {
             })
             .connect(&connect_url)
             .await
-            .map_err(|source| StoreError::Open {
-                url: redact(url),
-                source,
-            })?;
+            .map_err(|source| StoreError::Open { url: redact(url), source })?;
         let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
@@ -179,12 +172,10 @@ impl AuditStore {
 
     /// One record by request id.
     pub async fn get(&self, request_id: &str) -> Result<Option<AuditRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM decisions WHERE request_id = $1"
-        )))
-        .bind(request_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM decisions WHERE request_id = $1")))
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|row| record_from_row(&row)).transpose()
     }
 
@@ -201,45 +192,29 @@ impl AuditStore {
             conditions.where_clause(),
             limit + 1
         );
-        let rows = conditions
-            .bind_all(sqlx::query(AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = conditions.bind_all(sqlx::query(AssertSqlSafe(sql))).fetch_all(&self.pool).await?;
         let mut items = Vec::with_capacity(rows.len());
         let mut last_seq = None;
         for row in rows.iter().take(limit as usize) {
             last_seq = Some(row.try_get::<i64, _>("seq")?);
             items.push(record_from_row(row)?);
         }
-        let next_cursor = (rows.len() > limit as usize)
-            .then(|| last_seq.map(|s| s.to_string()))
-            .flatten();
+        let next_cursor = (rows.len() > limit as usize).then(|| last_seq.map(|s| s.to_string())).flatten();
         Ok(Page { items, next_cursor })
     }
 
     /// Counts by verdict, blocking source, host and crawler, and blocks over time.
     pub async fn stats(&self, filter: &Filter, bucket_ms: i64) -> Result<Stats, StoreError> {
         let bucket_ms = bucket_ms.max(1000);
-        let mut stats = Stats {
-            bucket_ms,
-            ..Stats::default()
-        };
-        stats.total = self
-            .count_by(filter, "'all'", None)
-            .await?
-            .first()
-            .map_or(0, |(_, n)| *n);
+        let mut stats = Stats { bucket_ms, ..Stats::default() };
+        stats.total = self.count(filter).await?;
         stats.by_verdict = self.count_by(filter, "decision", None).await?;
         stats.by_host = self.count_by(filter, "host", Some("block")).await?;
         stats.by_crawler = self.count_by(filter, "crawler", Some("block")).await?;
         for source in SOURCES {
             let mut per_source = filter.clone();
             per_source.source = Some((*source).to_string());
-            let count = self
-                .count_by(&per_source, "'all'", None)
-                .await?
-                .first()
-                .map_or(0, |(_, n)| *n);
+            let count = self.count(&per_source).await?;
             if count > 0 {
                 stats.by_source.push(((*source).to_string(), count));
             }
@@ -249,11 +224,17 @@ impl AuditStore {
         blocks.verdict = Some("block".into());
         let mut over_time = self.count_by(&blocks, &bucket, None).await?;
         over_time.sort();
-        stats.blocks_over_time = over_time
-            .into_iter()
-            .filter_map(|(k, n)| Some((k.parse().ok()?, n)))
-            .collect();
+        stats.blocks_over_time = over_time.into_iter().filter_map(|(k, n)| Some((k.parse().ok()?, n))).collect();
         Ok(stats)
+    }
+
+    /// How many records match `filter`.
+    async fn count(&self, filter: &Filter) -> Result<i64, StoreError> {
+        let mut conditions = Conditions::default();
+        conditions.add_filter(filter);
+        let sql = format!("SELECT COUNT(*) AS n FROM decisions{}", conditions.where_clause());
+        let row = conditions.bind_all(sqlx::query(AssertSqlSafe(sql))).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>("n")?)
     }
 
     /// `SELECT key, COUNT(*) … GROUP BY key`, largest first (at most 20 groups).
@@ -268,13 +249,8 @@ impl AuditStore {
             "SELECT CAST({key} AS TEXT) AS k, COUNT(*) AS n FROM decisions{} GROUP BY {key} ORDER BY n DESC LIMIT 20",
             conditions.where_clause()
         );
-        let rows = conditions
-            .bind_all(sqlx::query(AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?)))
-            .collect()
+        let rows = conditions.bind_all(sqlx::query(AssertSqlSafe(sql))).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get::<String, _>("k")?, row.try_get::<i64, _>("n")?))).collect()
     }
 
     pub async fn close(&self) {
@@ -314,8 +290,7 @@ impl Conditions {
     /// `template` holds one `{}` where the placeholder goes.
     fn push(&mut self, template: &str, bind: Bind) {
         self.binds.push(bind);
-        self.clauses
-            .push(template.replace("{}", &format!("${}", self.binds.len())));
+        self.clauses.push(template.replace("{}", &format!("${}", self.binds.len())));
     }
 
     fn add_filter(&mut self, filter: &Filter) {
@@ -330,10 +305,7 @@ impl Conditions {
             self.push("host = {}", Bind::Text(host.to_ascii_lowercase()));
         }
         if let Some(source) = text(&filter.source) {
-            self.push(
-                "sources LIKE {} ESCAPE '\\'",
-                Bind::Text(format!("%,{},%", escape_like(&source))),
-            );
+            self.push("sources LIKE {} ESCAPE '\\'", Bind::Text(format!("%,{},%", escape_like(&source))));
         }
         if let Some(since) = filter.since {
             self.push("time_ms >= {}", Bind::Int(since));
@@ -407,9 +379,7 @@ fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
         reasons: from_json(&text("reasons")?, "reasons")?,
         notes: from_json(&text("notes")?, "notes")?,
         status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
-        bytes: row
-            .try_get::<Option<i64>, _>("bytes")?
-            .and_then(|b| u64::try_from(b).ok()),
+        bytes: row.try_get::<Option<i64>, _>("bytes")?.and_then(|b| u64::try_from(b).ok()),
         evidence: from_json::<Vec<EvidenceHash>>(&text("evidence")?, "evidence")?,
         duration_ms: row.try_get("duration_ms")?,
     })

@@ -49,23 +49,10 @@ impl AuditLog {
     pub async fn record(&self, record: AuditRecord) -> Result<(), AuditUnavailable> {
         let closed = || AuditUnavailable("the audit writer has stopped".into());
         match self.durability {
-            Durability::Async => self
-                .queue
-                .send(Job {
-                    record,
-                    committed: None,
-                })
-                .await
-                .map_err(|_| closed()),
+            Durability::Async => self.queue.send(Job { record, committed: None }).await.map_err(|_| closed()),
             Durability::Sync => {
                 let (committed, outcome) = oneshot::channel();
-                self.queue
-                    .send(Job {
-                        record,
-                        committed: Some(committed),
-                    })
-                    .await
-                    .map_err(|_| closed())?;
+                self.queue.send(Job { record, committed: Some(committed) }).await.map_err(|_| closed())?;
                 outcome.await.map_err(|_| closed())?
             }
         }

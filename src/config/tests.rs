@@ -37,26 +37,14 @@ fn errors_name_file_and_full_key() {
     );
     let unknown = errors("[proxy]\nblok_status = 451\n");
     assert_eq!(unknown.len(), 1);
-    assert!(
-        unknown[0].starts_with("test.toml: `proxy.blok_status`: unknown field `blok_status`"),
-        "{unknown:?}"
-    );
+    assert!(unknown[0].starts_with("test.toml: `proxy.blok_status`: unknown field `blok_status`"), "{unknown:?}");
     assert!(unknown[0].contains("(line 2)"), "{unknown:?}");
     let typo_top = errors("dat_dir = \"x\"\n");
-    assert!(
-        typo_top[0].starts_with("test.toml: `dat_dir`: unknown field"),
-        "{typo_top:?}"
-    );
+    assert!(typo_top[0].starts_with("test.toml: `dat_dir`: unknown field"), "{typo_top:?}");
     let wrong_type = errors("[proxy]\nmode = \"block\"\n");
-    assert!(
-        wrong_type[0].starts_with("test.toml: `proxy.mode`: unknown variant `block`"),
-        "{wrong_type:?}"
-    );
+    assert!(wrong_type[0].starts_with("test.toml: `proxy.mode`: unknown variant `block`"), "{wrong_type:?}");
     let bad_duration = errors("[upstream]\nconnect_timeout = \"soon\"\n");
-    assert!(
-        bad_duration[0].starts_with("test.toml: `upstream.connect_timeout`:"),
-        "{bad_duration:?}"
-    );
+    assert!(bad_duration[0].starts_with("test.toml: `upstream.connect_timeout`:"), "{bad_duration:?}");
     let syntax = errors("[proxy\n");
     assert!(syntax[0].starts_with("test.toml: `(document)`:"), "{syntax:?}");
 }
@@ -119,11 +107,7 @@ mode = "monitor"
     let acme = &config.crawlers[0];
     assert_eq!(acme.purposes, Purpose::ALL);
     assert_eq!(acme.mode, Some(Mode::Monitor));
-    assert_eq!(
-        config.crawlers.len(),
-        1,
-        "naming crawlers replaces the built-in default"
-    );
+    assert_eq!(config.crawlers.len(), 1, "naming crawlers replaces the built-in default");
     assert!(
         errors("[[crawlers]]\nname = \"x\"\ntoken = \"X\"\npurposes = [\"train\"]\n")[0]
             .starts_with("test.toml: `crawlers[0].purposes[0]`: unknown variant `train`")

@@ -14,27 +14,16 @@ fn finding(source: Source, effect: Effect, purposes: &[Purpose]) -> Finding {
 }
 
 fn crawler(purposes: &[Purpose], mode: Mode) -> Crawler<'_> {
-    Crawler {
-        name: "acme",
-        purposes,
-        mode,
-    }
+    Crawler { name: "acme", purposes, mode }
 }
 
 fn evidence(findings: Vec<Finding>) -> Evidence {
-    Evidence {
-        findings,
-        notes: Vec::new(),
-    }
+    Evidence { findings, notes: Vec::new() }
 }
 
 #[test]
 fn no_signal_allows_and_records_nothing_disallowing() {
-    let decision = decide(
-        &crawler(&[Purpose::AiTrain], Mode::Enforce),
-        &Evidence::default(),
-        Stage::Request,
-    );
+    let decision = decide(&crawler(&[Purpose::AiTrain], Mode::Enforce), &Evidence::default(), Stage::Request);
     assert_eq!(decision.verdict, Verdict::Allow);
     assert!(decision.reasons.is_empty());
     assert_eq!(decision.header_value(), "allow");
@@ -54,22 +43,11 @@ fn access_rules_block_whatever_the_purpose() {
 
 #[test]
 fn purpose_scoped_findings_only_concern_crawlers_with_that_purpose() {
-    let ev = evidence(vec![finding(
-        Source::ContentSignal,
-        Effect::Disallow,
-        &[Purpose::AiTrain],
-    )]);
+    let ev = evidence(vec![finding(Source::ContentSignal, Effect::Disallow, &[Purpose::AiTrain])]);
     let search = decide(&crawler(&[Purpose::Search], Mode::Enforce), &ev, Stage::Request);
     assert_eq!(search.verdict, Verdict::Allow);
-    assert!(
-        search.reasons.is_empty(),
-        "a finding about other purposes is not a reason"
-    );
-    let both = decide(
-        &crawler(&[Purpose::Search, Purpose::AiTrain], Mode::Enforce),
-        &ev,
-        Stage::Request,
-    );
+    assert!(search.reasons.is_empty(), "a finding about other purposes is not a reason");
+    let both = decide(&crawler(&[Purpose::Search, Purpose::AiTrain], Mode::Enforce), &ev, Stage::Request);
     assert_eq!(both.verdict, Verdict::Block);
     assert_eq!(both.reasons[0].purpose, Some(Purpose::AiTrain));
 }
@@ -111,10 +89,7 @@ fn monitor_mode_would_block_but_does_not_stop_the_request() {
 
 #[test]
 fn notes_are_carried_into_the_decision() {
-    let ev = Evidence {
-        findings: Vec::new(),
-        notes: vec!["interception off".into()],
-    };
+    let ev = Evidence { findings: Vec::new(), notes: vec!["interception off".into()] };
     let decision = decide(&crawler(&[Purpose::Search], Mode::Enforce), &ev, Stage::Request);
     assert_eq!(decision.notes, ["interception off"]);
 }

@@ -24,9 +24,7 @@ pub struct Politeness {
 
 impl std::fmt::Debug for Politeness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Politeness")
-            .field("max_concurrent", &self.max_concurrent)
-            .finish()
+        f.debug_struct("Politeness").field("max_concurrent", &self.max_concurrent).finish()
     }
 }
 
@@ -34,22 +32,14 @@ impl Politeness {
     pub fn new(max_concurrent: usize) -> Self {
         Self {
             max_concurrent,
-            next_slot: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
-                .time_to_idle(IDLE)
-                .build(),
-            in_flight: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED)
-                .time_to_idle(IDLE)
-                .build(),
+            next_slot: moka::sync::Cache::builder().max_capacity(MAX_TRACKED).time_to_idle(IDLE).build(),
+            in_flight: moka::sync::Cache::builder().max_capacity(MAX_TRACKED).time_to_idle(IDLE).build(),
         }
     }
 
     /// Waits until this crawler may send its next request to `origin`; returns the time waited.
     pub async fn wait_turn(&self, origin: &str, crawler: &str, delay: Duration) -> Duration {
-        let slot = self
-            .next_slot
-            .get_with((origin.to_string(), crawler.to_string()), Default::default);
+        let slot = self.next_slot.get_with((origin.to_string(), crawler.to_string()), Default::default);
         let now = Instant::now();
         let start = {
             let mut next = slot.lock().await;
@@ -63,9 +53,7 @@ impl Politeness {
 
     /// A slot among the requests in flight to `origin`; held until the response head arrives.
     pub async fn enter(&self, origin: &str) -> Option<OwnedSemaphorePermit> {
-        let semaphore = self
-            .in_flight
-            .get_with(origin.to_string(), || Arc::new(Semaphore::new(self.max_concurrent)));
+        let semaphore = self.in_flight.get_with(origin.to_string(), || Arc::new(Semaphore::new(self.max_concurrent)));
         semaphore.acquire_owned().await.ok()
     }
 }
@@ -79,14 +67,8 @@ mod tests {
         let politeness = Politeness::new(8);
         let delay = Duration::from_secs(2);
         assert_eq!(politeness.wait_turn("https://a", "bot", delay).await, Duration::ZERO);
-        assert_eq!(
-            politeness.wait_turn("https://a", "bot", delay).await,
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            politeness.wait_turn("https://a", "bot", delay).await,
-            Duration::from_secs(2)
-        );
+        assert_eq!(politeness.wait_turn("https://a", "bot", delay).await, Duration::from_secs(2));
+        assert_eq!(politeness.wait_turn("https://a", "bot", delay).await, Duration::from_secs(2));
         // Another crawler or another origin has its own pace.
         assert_eq!(politeness.wait_turn("https://a", "other", delay).await, Duration::ZERO);
         assert_eq!(politeness.wait_turn("https://b", "bot", delay).await, Duration::ZERO);
@@ -100,10 +82,7 @@ mod tests {
         assert!(first.is_some() && second.is_some());
         let third = tokio::time::timeout(Duration::from_millis(50), politeness.enter("https://a")).await;
         assert!(third.is_err(), "a third request to the same origin waits");
-        assert!(
-            politeness.enter("https://b").await.is_some(),
-            "other origins are independent"
-        );
+        assert!(politeness.enter("https://b").await.is_some(), "other origins are independent");
         drop(first);
         assert!(politeness.enter("https://a").await.is_some());
     }

@@ -111,9 +111,7 @@ pub struct RobotsCache {
 
 impl std::fmt::Debug for RobotsCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RobotsCache")
-            .field("entries", &self.cache.entry_count())
-            .finish()
+        f.debug_struct("RobotsCache").field("entries", &self.cache.entry_count()).finish()
     }
 }
 
@@ -178,10 +176,7 @@ impl RobotsCache {
         let task = tokio::spawn(async move {
             let policy = Arc::new(this.fetch(&url, &user_agent, previous).await);
             this.cache.insert(task_key.clone(), policy.clone());
-            this.in_flight
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&task_key);
+            this.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&task_key);
             policy
         });
         let failed_url = format!("{}/robots.txt", target.origin());
@@ -206,9 +201,7 @@ impl RobotsCache {
         let timeout = self.config.fetch_timeout.0;
         let attempt = match tokio::time::timeout(timeout, self.attempt(url, user_agent)).await {
             Ok(attempt) => attempt,
-            Err(_) => Attempt::failed(FetchOutcome::Unreachable {
-                reason: format!("no answer within {timeout:?}"),
-            }),
+            Err(_) => Attempt::failed(FetchOutcome::Unreachable { reason: format!("no answer within {timeout:?}") }),
         };
         self.settle(url, attempt, previous, started)
     }
@@ -265,12 +258,7 @@ impl RobotsCache {
                 },
                 _ => None,
             };
-            return Attempt {
-                outcome,
-                body,
-                redirects,
-                max_age,
-            };
+            return Attempt { outcome, body, redirects, max_age };
         }
     }
 
@@ -279,9 +267,7 @@ impl RobotsCache {
         url: &str,
         user_agent: &str,
     ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| UpstreamError::Failed(format!("invalid URL {url}: {e}")))?;
+        let uri: Uri = url.parse().map_err(|e| UpstreamError::Failed(format!("invalid URL {url}: {e}")))?;
         let mut request = Request::get(uri)
             .header(header::ACCEPT, "text/plain, */*;q=0.1")
             .body(crate::proxy::answer::empty())
@@ -297,15 +283,11 @@ impl RobotsCache {
         if status.is_success() {
             FetchOutcome::Fetched { status: code }
         } else if status == StatusCode::TOO_MANY_REQUESTS && self.config.on_429 == On429::Unreachable {
-            FetchOutcome::Unreachable {
-                reason: "429 Too Many Requests (robots.on_429 = \"unreachable\")".into(),
-            }
+            FetchOutcome::Unreachable { reason: "429 Too Many Requests (robots.on_429 = \"unreachable\")".into() }
         } else if status.is_client_error() {
             FetchOutcome::Unavailable { status: code }
         } else {
-            FetchOutcome::Unreachable {
-                reason: format!("status {status}"),
-            }
+            FetchOutcome::Unreachable { reason: format!("status {status}") }
         }
     }
 
@@ -321,9 +303,7 @@ impl RobotsCache {
         match attempt.outcome {
             FetchOutcome::Fetched { .. } => {
                 let body = attempt.body.unwrap_or_default();
-                let ttl = attempt
-                    .max_age
-                    .map_or(config.cache_ttl.0, |age| age.clamp(MIN_TTL, config.cache_ttl.0));
+                let ttl = attempt.max_age.map_or(config.cache_ttl.0, |age| age.clamp(MIN_TTL, config.cache_ttl.0));
                 RobotsPolicy {
                     url: url.to_string(),
                     verdict: SiteVerdict::Rules,
@@ -355,9 +335,7 @@ impl RobotsCache {
                 let retry = config.unreachable_ttl.0;
                 let usable = previous.filter(|p| {
                     p.verdict == SiteVerdict::Rules
-                        && now
-                            .duration_since(p.fetched_at)
-                            .is_ok_and(|age| age < config.max_stale_age.0)
+                        && now.duration_since(p.fetched_at).is_ok_and(|age| age < config.max_stale_age.0)
                         && !matches!(attempt.outcome, FetchOutcome::Refused { .. })
                 });
                 match usable {
@@ -405,12 +383,7 @@ struct Attempt {
 
 impl Attempt {
     fn failed(outcome: FetchOutcome) -> Self {
-        Self {
-            outcome,
-            body: None,
-            redirects: Vec::new(),
-            max_age: None,
-        }
+        Self { outcome, body: None, redirects: Vec::new(), max_age: None }
     }
 
     fn with_redirects(mut self, redirects: Vec<String>) -> Self {
@@ -463,9 +436,7 @@ fn redirect_target(current: &str, location: Option<&HeaderValue>) -> Result<Stri
         let directory = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
         format!("{scheme}://{authority}{directory}/{location}")
     };
-    absolute
-        .parse::<Uri>()
-        .map_err(|_| format!("redirect to an invalid URL: {location}"))?;
+    absolute.parse::<Uri>().map_err(|_| format!("redirect to an invalid URL: {location}"))?;
     Ok(absolute)
 }
 
@@ -475,10 +446,7 @@ fn max_age(value: Option<&HeaderValue>) -> Option<Duration> {
     text.split(',')
         .find_map(|directive| {
             let (name, value) = directive.trim().split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("max-age")
-                .then(|| value.trim().trim_matches('"').parse().ok())
-                .flatten()
+            name.trim().eq_ignore_ascii_case("max-age").then(|| value.trim().trim_matches('"').parse().ok()).flatten()
         })
         .map(Duration::from_secs)
 }
@@ -503,10 +471,7 @@ pub fn findings(
             found.push(finding(policy, Effect::Allow, policy.outcome_text(), None, fetch));
         }
         SiteVerdict::DisallowAll => {
-            let rule = format!(
-                "robots.txt {} (RFC 9309 §2.3.1.4: complete disallow)",
-                policy.outcome_text()
-            );
+            let rule = format!("robots.txt {} (RFC 9309 §2.3.1.4: complete disallow)", policy.outcome_text());
             found.push(finding(policy, Effect::Disallow, rule, None, fetch));
         }
         SiteVerdict::Rules => {
@@ -530,11 +495,7 @@ fn match_finding(
     verdict: &crate::signals::robots::RobotsMatch,
     fetch: &str,
 ) -> Finding {
-    let effect = if verdict.allowed {
-        Effect::Allow
-    } else {
-        Effect::Disallow
-    };
+    let effect = if verdict.allowed { Effect::Allow } else { Effect::Disallow };
     let group = verdict
         .group
         .as_ref()
@@ -544,13 +505,7 @@ fn match_finding(
         Some(rule) => (rule.text.clone(), Some(rule.line)),
         None => ("no matching rule".to_string(), None),
     };
-    finding(
-        policy,
-        effect,
-        rule,
-        line,
-        format!("token {token}; group {group}; {fetch}"),
-    )
+    finding(policy, effect, rule, line, format!("token {token}; group {group}; {fetch}"))
 }
 
 fn finding(policy: &RobotsPolicy, effect: Effect, rule: String, line: Option<u32>, detail: String) -> Finding {
@@ -588,22 +543,10 @@ mod tests {
     fn redirect_targets_resolve_like_a_browser() {
         let base = "https://site.example/robots.txt";
         let loc = |v: &'static str| HeaderValue::from_static(v);
-        assert_eq!(
-            redirect_target(base, Some(&loc("/r2"))).as_deref(),
-            Ok("https://site.example/r2")
-        );
-        assert_eq!(
-            redirect_target(base, Some(&loc("//cdn.example/r"))).as_deref(),
-            Ok("https://cdn.example/r")
-        );
-        assert_eq!(
-            redirect_target(base, Some(&loc("http://x.example/r"))).as_deref(),
-            Ok("http://x.example/r")
-        );
-        assert_eq!(
-            redirect_target("https://s/a/b", Some(&loc("c"))).as_deref(),
-            Ok("https://s/a/c")
-        );
+        assert_eq!(redirect_target(base, Some(&loc("/r2"))).as_deref(), Ok("https://site.example/r2"));
+        assert_eq!(redirect_target(base, Some(&loc("//cdn.example/r"))).as_deref(), Ok("https://cdn.example/r"));
+        assert_eq!(redirect_target(base, Some(&loc("http://x.example/r"))).as_deref(), Ok("http://x.example/r"));
+        assert_eq!(redirect_target("https://s/a/b", Some(&loc("c"))).as_deref(), Ok("https://s/a/c"));
         assert!(redirect_target(base, None).is_err());
         assert!(redirect_target(base, Some(&loc("ftp://x/r"))).is_err());
     }

@@ -49,29 +49,13 @@ pub fn blocked(status: StatusCode, body: &BlockBody<'_>, decision: &Decision) ->
 
 /// An error answer; `error` is a stable machine-readable code, `reason` the explanation.
 pub fn error(status: StatusCode, request_id: &str, error: &str, reason: &str) -> Response<ProxyBody> {
-    json(
-        status,
-        &ErrorBody {
-            request_id,
-            error,
-            reason,
-        },
-        request_id,
-    )
+    json(status, &ErrorBody { request_id, error, reason }, request_id)
 }
 
 /// `407` asking for proxy credentials.
 pub fn auth_required(request_id: &str, reason: &str) -> Response<ProxyBody> {
-    let mut response = error(
-        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
-        request_id,
-        "proxy_auth_required",
-        reason,
-    );
-    response.headers_mut().insert(
-        PROXY_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"consentry\""),
-    );
+    let mut response = error(StatusCode::PROXY_AUTHENTICATION_REQUIRED, request_id, "proxy_auth_required", reason);
+    response.headers_mut().insert(PROXY_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"consentry\""));
     response
 }
 
@@ -96,11 +80,7 @@ fn json<T: Serialize>(status: StatusCode, body: &T, request_id: &str) -> Respons
     // Serialising these plain structs cannot fail; fall back to an empty object rather than panic.
     let mut bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     bytes.push(b'\n');
-    let mut response = Response::new(
-        Full::new(Bytes::from(bytes))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut response = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -49,10 +49,7 @@ impl Interception {
         if sni == Some(host) {
             return Ok(self.server_config.clone());
         }
-        let leaf = self
-            .minter
-            .leaf_for(host)
-            .map_err(|e| format!("cannot mint a certificate for {host}: {e}"))?;
+        let leaf = self.minter.leaf_for(host).map_err(|e| format!("cannot mint a certificate for {host}: {e}"))?;
         let mut config = (*self.server_config).clone();
         config.cert_resolver = Arc::new(FixedResolver(leaf));
         Ok(Arc::new(config))
@@ -80,20 +77,12 @@ pub async fn handle_connect(
         Ok(host_port) => host_port,
         Err(e) => return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", &e.to_string()),
     };
-    let profile = match state
-        .profiles
-        .identify(request.headers().get(header::PROXY_AUTHORIZATION))
-    {
+    let profile = match state.profiles.identify(request.headers().get(header::PROXY_AUTHORIZATION)) {
         Ok(profile) => profile,
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
     if state.interception.is_some() {
-        let tunnel = Tunnel {
-            host_port,
-            profile,
-            sni_mismatch: None,
-            _conn: conn,
-        };
+        let tunnel = Tunnel { host_port, profile, sni_mismatch: None, _conn: conn };
         let task_state = state.clone();
         state.tasks.spawn(async move {
             match hyper::upgrade::on(request).await {
@@ -129,12 +118,7 @@ async fn splice(
         let response = super::block_answer(&state, &exchange, &decision);
         return super::finish(&state, &exchange, &decision, response).await;
     }
-    let upstream = match state
-        .upstream
-        .connector()
-        .connect(&host_port.host, host_port.port)
-        .await
-    {
+    let upstream = match state.upstream.connector().connect(&host_port.host, host_port.port).await {
         Ok(stream) => stream,
         Err(e) => {
             let error = match e {
@@ -161,10 +145,7 @@ async fn splice(
         }
     });
     let mut response = answer::tunnel_established(&exchange.request_id);
-    response.headers_mut().insert(
-        answer::DECISION_HEADER,
-        http::HeaderValue::from_static(decision.header_value()),
-    );
+    response.headers_mut().insert(answer::DECISION_HEADER, http::HeaderValue::from_static(decision.header_value()));
     response
 }
 
@@ -179,10 +160,7 @@ async fn intercept(state: Arc<ProxyState>, mut tunnel: Tunnel, upgraded: hyper::
         Ok(Err(e)) => return tracing::debug!(error = %e, host = %tunnel.host_port.host, "no TLS ClientHello in tunnel"),
         Err(_) => return tracing::debug!(host = %tunnel.host_port.host, "TLS ClientHello timed out"),
     };
-    let sni = start
-        .client_hello()
-        .server_name()
-        .map(|name| name.trim_end_matches('.').to_ascii_lowercase());
+    let sni = start.client_hello().server_name().map(|name| name.trim_end_matches('.').to_ascii_lowercase());
     let host = tunnel.host_port.host.clone();
     if let Some(sni) = sni.as_deref().filter(|sni| *sni != host) {
         tunnel.sni_mismatch = Some(sni.to_string());
@@ -240,34 +218,19 @@ fn inner_builder(state: &ProxyState) -> auto::Builder<TokioExecutor> {
 pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Request<Incoming>) -> Response<ProxyBody> {
     let request_id = new_request_id();
     if let Some(problem) = super::head_too_large(state, &request) {
-        return answer::error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            &request_id,
-            "head_too_large",
-            &problem,
-        );
+        return answer::error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, &request_id, "head_too_large", &problem);
     }
     if request.method() == Method::CONNECT {
         let reason = "CONNECT inside an intercepted tunnel is refused";
         return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", reason);
     }
     if let Some(reason) = misdirection(tunnel, &request) {
-        return answer::error(
-            StatusCode::MISDIRECTED_REQUEST,
-            &request_id,
-            "misdirected_request",
-            &reason,
-        );
+        return answer::error(StatusCode::MISDIRECTED_REQUEST, &request_id, "misdirected_request", &reason);
     }
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let target = Target::new(Scheme::Https, tunnel.host_port.clone(), path_and_query);
-    let exchange = Exchange::new(
-        request_id,
-        tunnel.profile.clone(),
-        target,
-        request.method().clone(),
-        request.headers(),
-    );
+    let exchange =
+        Exchange::new(request_id, tunnel.profile.clone(), target, request.method().clone(), request.headers());
     super::process(state, exchange, request).await
 }
 
@@ -275,16 +238,10 @@ pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Requ
 fn misdirection(tunnel: &Tunnel, request: &Request<Incoming>) -> Option<String> {
     let expected = &tunnel.host_port;
     if let Some(sni) = &tunnel.sni_mismatch {
-        return Some(format!(
-            "TLS SNI names {sni}, but the tunnel was opened to {}",
-            expected.with_port()
-        ));
+        return Some(format!("TLS SNI names {sni}, but the tunnel was opened to {}", expected.with_port()));
     }
     let uri_authority = request.uri().authority().map(|a| a.as_str().to_string());
-    let host_header = request
-        .headers()
-        .get(header::HOST)
-        .map(|v| v.to_str().map(str::to_string));
+    let host_header = request.headers().get(header::HOST).map(|v| v.to_str().map(str::to_string));
     let claims = [("request target", uri_authority.map(Ok)), ("Host header", host_header)];
     for (what, claim) in claims {
         let Some(claim) = claim else { continue };

@@ -25,11 +25,7 @@ use crate::config::{UpstreamConfig, split_host_port};
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("destination {host} resolves to {addr}, a {range} address; private destinations are refused")]
-    Refused {
-        host: String,
-        addr: IpAddr,
-        range: &'static str,
-    },
+    Refused { host: String, addr: IpAddr, range: &'static str },
     #[error("cannot resolve {host}: {source}")]
     Resolve { host: String, source: io::Error },
     #[error("{host} resolves to no address")]
@@ -37,11 +33,7 @@ pub enum ConnectError {
     #[error("connecting to {host}:{port} timed out after {after:?}")]
     Timeout { host: String, port: u16, after: Duration },
     #[error("cannot connect to {host} at {addr}: {source}")]
-    Connect {
-        host: String,
-        addr: SocketAddr,
-        source: io::Error,
-    },
+    Connect { host: String, addr: SocketAddr, source: io::Error },
     #[error("the upstream URI {0} names no host")]
     NoHost(String),
 }
@@ -87,13 +79,7 @@ impl GuardedConnector {
             })
             .collect();
         let connect_timeout = upstream.connect_timeout.0;
-        Self {
-            inner: Arc::new(Inner {
-                overrides,
-                allow_private,
-                connect_timeout,
-            }),
-        }
+        Self { inner: Arc::new(Inner { overrides, allow_private, connect_timeout }) }
     }
 
     /// Connects to `host:port`, refusing non-public destinations unless allowed.
@@ -106,11 +92,7 @@ impl GuardedConnector {
             if !inner.allow_private
                 && let Some(range) = non_public_range(addr.ip())
             {
-                refused.get_or_insert(ConnectError::Refused {
-                    host: host.into(),
-                    addr: addr.ip(),
-                    range,
-                });
+                refused.get_or_insert(ConnectError::Refused { host: host.into(), addr: addr.ip(), range });
                 continue;
             }
             match tokio::time::timeout(inner.connect_timeout, TcpStream::connect(addr)).await {
@@ -119,40 +101,20 @@ impl GuardedConnector {
                     let _ = stream.set_nodelay(true);
                     return Ok(stream);
                 }
-                Ok(Err(source)) => {
-                    last_error = Some(ConnectError::Connect {
-                        host: host.into(),
-                        addr,
-                        source,
-                    })
-                }
+                Ok(Err(source)) => last_error = Some(ConnectError::Connect { host: host.into(), addr, source }),
                 Err(_) => {
-                    last_error = Some(ConnectError::Timeout {
-                        host: host.into(),
-                        port,
-                        after: inner.connect_timeout,
-                    })
+                    last_error = Some(ConnectError::Timeout { host: host.into(), port, after: inner.connect_timeout })
                 }
             }
         }
-        Err(last_error
-            .or(refused)
-            .unwrap_or_else(|| ConnectError::NoAddress { host: host.into() }))
+        Err(last_error.or(refused).unwrap_or_else(|| ConnectError::NoAddress { host: host.into() }))
     }
 }
 
 impl Inner {
     async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, ConnectError> {
-        let key = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        if let Some(addr) = self
-            .overrides
-            .get(&key)
-            .or_else(|| self.overrides.get(&format!("{host}:{port}")))
-        {
+        let key = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        if let Some(addr) = self.overrides.get(&key).or_else(|| self.overrides.get(&format!("{host}:{port}"))) {
             return Ok(vec![*addr]);
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -161,15 +123,8 @@ impl Inner {
         let lookup = tokio::time::timeout(self.connect_timeout, tokio::net::lookup_host((host, port)));
         match lookup.await {
             Ok(Ok(addrs)) => Ok(addrs.collect()),
-            Ok(Err(source)) => Err(ConnectError::Resolve {
-                host: host.into(),
-                source,
-            }),
-            Err(_) => Err(ConnectError::Timeout {
-                host: host.into(),
-                port,
-                after: self.connect_timeout,
-            }),
+            Ok(Err(source)) => Err(ConnectError::Resolve { host: host.into(), source }),
+            Err(_) => Err(ConnectError::Timeout { host: host.into(), port, after: self.connect_timeout }),
         }
     }
 }
@@ -281,13 +236,7 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for addr in [
-            "1.1.1.1",
-            "172.32.0.1",
-            "100.128.0.1",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
+        for addr in ["1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
             assert_eq!(range(addr), None, "{addr}");
         }
     }
@@ -310,10 +259,7 @@ mod tests {
         let mut upstream = UpstreamConfig::default();
         upstream.resolve.insert("site.example:443".into(), addr.to_string());
         let strict = GuardedConnector::new(&upstream, false);
-        let err = strict
-            .connect("site.example", 443)
-            .await
-            .expect_err("override is still checked");
+        let err = strict.connect("site.example", 443).await.expect_err("override is still checked");
         assert!(matches!(err, ConnectError::Refused { .. }));
         let open = GuardedConnector::new(&upstream, true);
         let stream = open.connect("site.example", 443).await.expect("override used");

@@ -59,11 +59,7 @@ impl Upstream {
             .pool_idle_timeout(config.upstream.pool_idle_timeout.0)
             .pool_max_idle_per_host(config.upstream.pool_max_idle_per_host)
             .build(https);
-        Ok(Self {
-            client,
-            connector,
-            response_timeout: config.upstream.response_timeout.0,
-        })
+        Ok(Self { client, connector, response_timeout: config.upstream.response_timeout.0 })
     }
 
     /// The connector, for tunnels that bypass the HTTP client.
@@ -175,11 +171,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::VIA, HeaderValue::from_static("1.1 upstream-cache"));
         add_via(&mut headers, Version::HTTP_2);
-        let via: Vec<_> = headers
-            .get_all(header::VIA)
-            .iter()
-            .map(|v| v.to_str().expect("ascii"))
-            .collect();
+        let via: Vec<_> = headers.get_all(header::VIA).iter().map(|v| v.to_str().expect("ascii")).collect();
         assert_eq!(via, ["1.1 upstream-cache", "2 consentry"]);
     }
 }

@@ -68,9 +68,8 @@ fn decode_basic(header: &HeaderValue) -> Result<(String, String), IdentifyError>
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(IdentifyError::Malformed);
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| IdentifyError::Malformed)?;
+    let decoded =
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| IdentifyError::Malformed)?;
     let decoded = String::from_utf8(decoded).map_err(|_| IdentifyError::Malformed)?;
     let (name, password) = decoded.split_once(':').ok_or(IdentifyError::Malformed)?;
     Ok((name.to_string(), password.to_string()))
@@ -102,21 +101,9 @@ mod tests {
     fn credentials_select_the_profile() {
         let profiles = Profiles::new(&[profile("acme", "s3cret"), profile("other", "pw:with:colons")]);
         assert_eq!(profiles.identify(Some(&basic("acme:s3cret"))).expect("ok").name, "acme");
-        assert_eq!(
-            profiles
-                .identify(Some(&basic("other:pw:with:colons")))
-                .expect("ok")
-                .name,
-            "other"
-        );
-        assert_eq!(
-            profiles.identify(Some(&basic("acme:wrong"))),
-            Err(IdentifyError::Rejected)
-        );
-        assert_eq!(
-            profiles.identify(Some(&basic("nobody:s3cret"))),
-            Err(IdentifyError::Rejected)
-        );
+        assert_eq!(profiles.identify(Some(&basic("other:pw:with:colons"))).expect("ok").name, "other");
+        assert_eq!(profiles.identify(Some(&basic("acme:wrong"))), Err(IdentifyError::Rejected));
+        assert_eq!(profiles.identify(Some(&basic("nobody:s3cret"))), Err(IdentifyError::Rejected));
         assert_eq!(profiles.identify(None), Err(IdentifyError::Missing));
         let bearer = HeaderValue::from_static("Bearer abc");
         assert_eq!(profiles.identify(Some(&bearer)), Err(IdentifyError::Malformed));
@@ -128,10 +115,7 @@ mod tests {
     fn passwordless_default_profile_needs_no_credentials() {
         let profiles = Profiles::new(&[CrawlerProfile::builtin_default()]);
         assert_eq!(profiles.identify(None).expect("anonymous").name, "default");
-        assert_eq!(
-            profiles.identify(Some(&basic("default:"))).expect("explicit").name,
-            "default"
-        );
+        assert_eq!(profiles.identify(Some(&basic("default:"))).expect("explicit").name, "default");
         let guarded = Profiles::new(&[profile("default", "pw")]);
         assert_eq!(guarded.identify(None), Err(IdentifyError::Missing));
     }

@@ -47,11 +47,7 @@ impl HostPort {
 
     /// The authority as used in URLs of `scheme`: the default port is left out.
     pub fn authority_for(&self, scheme: Scheme) -> String {
-        if self.port == scheme.default_port() {
-            bracketed(&self.host)
-        } else {
-            self.with_port()
-        }
+        if self.port == scheme.default_port() { bracketed(&self.host) } else { self.with_port() }
     }
 
     pub fn is_ip_literal(&self) -> bool {
@@ -60,11 +56,7 @@ impl HostPort {
 }
 
 fn bracketed(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
+    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// The normalised target of a proxied request.
@@ -78,16 +70,8 @@ pub struct Target {
 
 impl Target {
     pub fn new(scheme: Scheme, host_port: HostPort, path_and_query: &str) -> Self {
-        let path_and_query = if path_and_query.is_empty() {
-            "/".to_string()
-        } else {
-            path_and_query.to_string()
-        };
-        Self {
-            scheme,
-            host_port,
-            path_and_query,
-        }
+        let path_and_query = if path_and_query.is_empty() { "/".to_string() } else { path_and_query.to_string() };
+        Self { scheme, host_port, path_and_query }
     }
 
     pub fn authority(&self) -> String {
@@ -156,14 +140,8 @@ pub fn parse_absolute(uri: &Uri) -> Result<Target, TargetError> {
 
 /// Parses the authority-form target of `CONNECT` (the port is required).
 pub fn parse_connect(uri: &Uri) -> Result<HostPort, TargetError> {
-    let authority = uri
-        .authority()
-        .ok_or_else(|| TargetError::ConnectAuthority(uri.to_string()))?;
-    if uri.scheme().is_some()
-        || uri
-            .path_and_query()
-            .is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty())
-    {
+    let authority = uri.authority().ok_or_else(|| TargetError::ConnectAuthority(uri.to_string()))?;
+    if uri.scheme().is_some() || uri.path_and_query().is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty()) {
         return Err(TargetError::ConnectAuthority(uri.to_string()));
     }
     parse_authority(authority, None)
@@ -193,15 +171,10 @@ fn parse_authority(authority: &Authority, default_port: Option<u16>) -> Result<H
 /// characters that have no place in a DNS name or IP literal.
 fn normalise_host(raw: &str) -> Result<String, TargetError> {
     if let Some(inner) = raw.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<Ipv6Addr>()
-            .map(|ip| ip.to_string())
-            .map_err(|_| TargetError::BadHost(raw.to_string()));
+        return inner.parse::<Ipv6Addr>().map(|ip| ip.to_string()).map_err(|_| TargetError::BadHost(raw.to_string()));
     }
     let host = raw.strip_suffix('.').unwrap_or(raw).to_ascii_lowercase();
-    let valid_label_chars = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    let valid_label_chars = host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     if host.is_empty() || host.len() > 253 || !valid_label_chars || host.split('.').any(str::is_empty) {
         return Err(TargetError::BadHost(raw.to_string()));
     }
@@ -230,10 +203,7 @@ mod tests {
 
     #[test]
     fn bad_targets_are_refused_with_a_reason() {
-        assert!(matches!(
-            parse_absolute(&"/path".parse().expect("uri")),
-            Err(TargetError::OriginForm(_))
-        ));
+        assert!(matches!(parse_absolute(&"/path".parse().expect("uri")), Err(TargetError::OriginForm(_))));
         assert!(matches!(absolute("ftp://example.com/"), Err(TargetError::Scheme(_))));
         assert_eq!(absolute("http://user:pw@example.com/"), Err(TargetError::Userinfo));
         assert_eq!(absolute("http://example.com:0/"), Err(TargetError::PortZero));
@@ -244,23 +214,14 @@ mod tests {
     #[test]
     fn connect_needs_a_port() {
         let hp = parse_connect(&"Example.com:443".parse().expect("uri")).expect("valid");
-        assert_eq!(
-            hp,
-            HostPort {
-                host: "example.com".into(),
-                port: 443
-            }
-        );
+        assert_eq!(hp, HostPort { host: "example.com".into(), port: 443 });
         assert_eq!(hp.with_port(), "example.com:443");
         assert!(parse_connect(&"example.com".parse().expect("uri")).is_err());
     }
 
     #[test]
     fn host_headers_compare_after_normalisation() {
-        let tunnel = HostPort {
-            host: "example.com".into(),
-            port: 443,
-        };
+        let tunnel = HostPort { host: "example.com".into(), port: 443 };
         assert_eq!(parse_host_header("EXAMPLE.com", 443).expect("valid"), tunnel);
         assert_eq!(parse_host_header("example.com:443", 443).expect("valid"), tunnel);
         assert_ne!(parse_host_header("example.com:8443", 443).expect("valid"), tunnel);

@@ -136,16 +136,12 @@ impl RobotsTxt {
     /// [`DEFAULT_MAX_BYTES`]), a UTF-8 BOM is skipped, invalid UTF-8 decoded lossily. Never
     /// panics.
     pub fn parse(body: &[u8], max_bytes: usize) -> Self {
-        Self {
-            inner: Arc::new(Compiled::new(parse::parse(body, max_bytes))),
-        }
+        Self { inner: Arc::new(Compiled::new(parse::parse(body, max_bytes))) }
     }
 
     /// An empty rule set (allow all): used for 4xx.
     pub fn allow_all() -> Self {
-        Self {
-            inner: Arc::new(Compiled::default()),
-        }
+        Self { inner: Arc::new(Compiled::default()) }
     }
 
     /// The verdict for `token` (the crawler's own product token) on `path_and_query` (the request
@@ -168,9 +164,7 @@ impl RobotsTxt {
     /// (fractional allowed) and line. Invalid values are ignored; of several, the largest wins
     /// (never crawl faster than any line asks).
     pub fn crawl_delay(&self, token: &str) -> Option<(f64, u32)> {
-        self.inner
-            .select(token)
-            .and_then(|s| self.inner.sets.get(s.set)?.crawl_delay)
+        self.inner.select(token).and_then(|s| self.inner.sets.get(s.set)?.crawl_delay)
     }
 
     /// Lines the matcher does not interpret (e.g. Content-Usage, Content-Signal, License,
@@ -209,20 +203,14 @@ impl Compiled {
             global_extensions: globals,
             stats: RobotsStats {
                 groups: groups.len(),
-                rules: groups
-                    .iter()
-                    .flat_map(|g| &g.rules)
-                    .filter(|r| effective_pattern(r).is_some())
-                    .count(),
+                rules: groups.iter().flat_map(|g| &g.rules).filter(|r| effective_pattern(r).is_some()).count(),
             },
             ..Self::default()
         };
         let mut set_of: HashMap<Vec<usize>, usize> = HashMap::new();
         for (key, (group, members)) in tokens_to_groups(&groups) {
             let set = *set_of.entry(members).or_insert_with_key(|members| {
-                compiled
-                    .sets
-                    .push(RuleSet::new(members.iter().filter_map(|&g| groups.get(g))));
+                compiled.sets.push(RuleSet::new(members.iter().filter_map(|&g| groups.get(g))));
                 compiled.sets.len() - 1
             });
             let selection = Selection { group, set };
@@ -263,11 +251,7 @@ impl Compiled {
         // RFC 9309 §2.2.2: "The /robots.txt URI is implicitly allowed."
         let set = selection.and_then(|s| Some((s, self.sets.get(s.set)?)));
         let Some((selection, set)) = set.filter(|_| *normalised != *b"/robots.txt") else {
-            return RobotsMatch {
-                allowed: true,
-                group: None,
-                rule: None,
-            };
+            return RobotsMatch { allowed: true, group: None, rule: None };
         };
         let best = set.best(&path, &normalised);
         RobotsMatch {
@@ -288,15 +272,9 @@ fn tokens_to_groups(groups: &[GroupDraft]) -> HashMap<AgentKey, (GroupRef, Vec<u
     let mut map: HashMap<AgentKey, (GroupRef, Vec<usize>)> = HashMap::new();
     for (index, group) in groups.iter().enumerate() {
         for agent in &group.agents {
-            let (_, members) = map.entry(agent.key.clone()).or_insert_with(|| {
-                (
-                    GroupRef {
-                        token: agent.written.clone(),
-                        line: agent.line,
-                    },
-                    Vec::new(),
-                )
-            });
+            let (_, members) = map
+                .entry(agent.key.clone())
+                .or_insert_with(|| (GroupRef { token: agent.written.clone(), line: agent.line }, Vec::new()));
             if members.last() != Some(&index) {
                 members.push(index);
             }
@@ -350,11 +328,7 @@ impl RuleSet {
             normalised.push((Pattern::compile(&pattern, View::Normalised), draft.allow, index));
             literal.push((Pattern::compile(&pattern, View::Literal), draft.allow, index));
             let key = if draft.allow { "Allow" } else { "Disallow" };
-            rules.push(Rule {
-                allow: draft.allow,
-                text: format!("{key}: {}", draft.pattern),
-                line: draft.line,
-            });
+            rules.push(Rule { allow: draft.allow, text: format!("{key}: {}", draft.pattern), line: draft.line });
         }
         let same = normalised.iter().zip(&literal).all(|(n, l)| n.0 == l.0);
         Self {
@@ -413,9 +387,5 @@ fn parse_seconds(value: &str) -> Option<f64> {
 /// when missing so the match starts at the first octet of the path.
 fn request_path(path_and_query: &str) -> Cow<'_, [u8]> {
     let path = path_and_query.split_once('#').map_or(path_and_query, |(path, _)| path);
-    if path.starts_with('/') {
-        Cow::Borrowed(path.as_bytes())
-    } else {
-        Cow::Owned([b"/", path.as_bytes()].concat())
-    }
+    if path.starts_with('/') { Cow::Borrowed(path.as_bytes()) } else { Cow::Owned([b"/", path.as_bytes()].concat()) }
 }

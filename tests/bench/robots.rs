@@ -85,10 +85,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn below(&mut self, bound: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         usize::try_from((self.0 >> 33) % bound as u64).unwrap_or(0)
     }
 }
@@ -125,15 +122,7 @@ fn large_file() -> String {
     file.push('\n');
     file.push_str(&read("ai.robots.txt-robots.txt"));
     let mut rng = Lcg(0x5eed);
-    for bot in [
-        "Googlebot",
-        "Googlebot-News",
-        "Bingbot",
-        "Applebot",
-        "DuckDuckBot",
-        "YandexBot",
-        "Baiduspider",
-    ] {
+    for bot in ["Googlebot", "Googlebot-News", "Bingbot", "Applebot", "DuckDuckBot", "YandexBot", "Baiduspider"] {
         let _ = writeln!(file, "\nUser-agent: {bot}");
         for _ in 0..300 {
             let _ = writeln!(file, "{}", news_rule(&mut rng));
@@ -163,10 +152,7 @@ fn decisions(c: &mut Criterion) {
                 })
             });
         }
-        let urls: Vec<String> = PATHS
-            .iter()
-            .map(|p| format!("https://www.example-news.com{p}"))
-            .collect();
+        let urls: Vec<String> = PATHS.iter().map(|p| format!("https://www.example-news.com{p}")).collect();
         let mut i = 0;
         group.bench_function(BenchmarkId::new("robotstxt-crate/AcmeBot", size), |b| {
             b.iter(|| {

@@ -37,33 +37,19 @@ pub struct Canned {
 
 impl Canned {
     pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            ..Self::default()
-        }
+        Self { status, ..Self::default() }
     }
 
     pub fn body(body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status: 200,
-            body: body.into(),
-            ..Self::default()
-        }
+        Self { status: 200, body: body.into(), ..Self::default() }
     }
 
     pub fn redirect(location: &str) -> Self {
-        Self {
-            status: 301,
-            headers: vec![("location".into(), location.into())],
-            ..Self::default()
-        }
+        Self { status: 301, headers: vec![("location".into(), location.into())], ..Self::default() }
     }
 
     pub fn reset() -> Self {
-        Self {
-            reset: true,
-            ..Self::default()
-        }
+        Self { reset: true, ..Self::default() }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -162,13 +148,7 @@ impl TestOrigin {
                 });
             }
         });
-        Self {
-            addr,
-            tls,
-            seen,
-            canned,
-            _shutdown: tx,
-        }
+        Self { addr, tls, seen, canned, _shutdown: tx }
     }
 
     /// Answers `path` with `reply` from now on.
@@ -203,11 +183,7 @@ impl TestOrigin {
     }
 
     pub fn last(&self, path: &str) -> SeenRequest {
-        self.seen()
-            .into_iter()
-            .rev()
-            .find(|r| r.path == path)
-            .expect("the origin saw the request")
+        self.seen().into_iter().rev().find(|r| r.path == path).expect("the origin saw the request")
     }
 }
 
@@ -268,11 +244,8 @@ async fn route(
         if canned.reset {
             return Err(std::io::Error::other("reset on purpose"));
         }
-        let mut response = Response::new(
-            Full::new(Bytes::from(canned.body))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        );
+        let mut response =
+            Response::new(Full::new(Bytes::from(canned.body)).map_err(|never| match never {}).boxed_unsync());
         *response.status_mut() = StatusCode::from_u16(canned.status).expect("status");
         for (name, value) in canned.headers {
             response.headers_mut().append(
@@ -286,10 +259,7 @@ async fn route(
         "/hello" => text(StatusCode::OK, "hello"),
         "/echo" => text(StatusCode::OK, &format!("{body_len} {body_sha256}")),
         "/big" => {
-            let bytes = query
-                .strip_prefix("bytes=")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(1 << 20);
+            let bytes = query.strip_prefix("bytes=").and_then(|n| n.parse().ok()).unwrap_or(1 << 20);
             streamed(bytes)
         }
         "/stall" => {
@@ -312,20 +282,15 @@ async fn route(
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body.to_string()))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut response =
+        Response::new(Full::new(Bytes::from(body.to_string())).map_err(|never| match never {}).boxed_unsync());
     *response.status_mut() = status;
     response
 }
 
 /// The deterministic content of `/big`: byte i is `(i * 7 + i / 4096) % 251`.
 pub fn big_body_chunk(offset: usize, len: usize) -> Vec<u8> {
-    (offset..offset + len)
-        .map(|i| ((i * 7 + i / 4096) % 251) as u8)
-        .collect()
+    (offset..offset + len).map(|i| ((i * 7 + i / 4096) % 251) as u8).collect()
 }
 
 /// sha256 of the first `len` bytes of the `/big` content.
@@ -366,16 +331,13 @@ impl TestCa {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca_key = KeyPair::generate().expect("ca key");
         let mut ca_params = CertificateParams::default();
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Consentry test origin CA");
+        ca_params.distinguished_name.push(DnType::CommonName, "Consentry test origin CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().expect("leaf key");
         let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "site.test".to_string()]).expect("params");
-        leaf.subject_alt_names
-            .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
+        leaf.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf");
         let cert_path = dir.path().join("origin-ca.pem");
         std::fs::write(&cert_path, ca_cert.pem()).expect("write ca");
@@ -388,17 +350,16 @@ impl TestCa {
                 .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
                 .expect("server config");
         server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self {
-            cert_path,
-            _dir: dir,
-            server_config: Arc::new(server_config),
-        }
+        Self { cert_path, _dir: dir, server_config: Arc::new(server_config) }
     }
 
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.server_config.clone())
     }
 }
+
+/// The admin API token every test proxy uses.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// The real `consentry` binary, started with `run -c <generated config>`.
 pub struct TestProxy {
@@ -418,7 +379,7 @@ impl TestProxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("consentry.toml");
         let mut config = format!(
-            "data_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[public]\nlisten = \"127.0.0.1:0\"\n",
+            "data_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n[public]\nlisten = \"127.0.0.1:0\"\n",
             dir.path().join("data").display()
         );
         config.push_str(extra);
@@ -445,10 +406,7 @@ impl TestProxy {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read ready line");
-        let fields: HashMap<&str, &str> = line
-            .split_whitespace()
-            .filter_map(|field| field.split_once('='))
-            .collect();
+        let fields: HashMap<&str, &str> = line.split_whitespace().filter_map(|field| field.split_once('=')).collect();
         let (Some(proxy), Some(admin)) = (fields.get("proxy"), fields.get("admin")) else {
             let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             panic!("consentry did not start: {line:?}\n{log}");
@@ -465,13 +423,15 @@ impl TestProxy {
 
     /// Config for a proxy that may reach loopback origins (every test origin is on 127.0.0.1).
     pub fn loopback(extra: &str) -> Self {
-        Self::start(&format!(
-            "[proxy]\nlisten = \"127.0.0.1:0\"\nallow_private_destinations = true\n{extra}"
-        ))
+        Self::start(&format!("[proxy]\nlisten = \"127.0.0.1:0\"\nallow_private_destinations = true\n{extra}"))
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     pub fn pid(&self) -> u32 {
@@ -485,11 +445,7 @@ impl TestProxy {
             .arg(&self.config_path)
             .output()
             .expect("consentry ca");
-        assert!(
-            output.status.success(),
-            "consentry ca failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "consentry ca failed: {}", String::from_utf8_lossy(&output.stderr));
         let path = self.dir.path().join("consentry-ca.pem");
         std::fs::write(&path, &output.stdout).expect("write ca");
         path
@@ -511,10 +467,7 @@ impl TestProxy {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().expect("wait")
     }
 }
@@ -556,9 +509,7 @@ impl CurlResult {
 /// Runs curl (in a blocking thread) with `args`; the body goes to a temp file.
 pub async fn curl(args: &[&str]) -> CurlResult {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || curl_blocking(&args))
-        .await
-        .expect("curl thread")
+    tokio::task::spawn_blocking(move || curl_blocking(&args)).await.expect("curl thread")
 }
 
 pub fn curl_blocking(args: &[String]) -> CurlResult {
@@ -581,12 +532,7 @@ pub fn curl_blocking(args: &[String]) -> CurlResult {
     let connect_status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let raw_headers = std::fs::read_to_string(&headers_path).unwrap_or_default();
     // Keep only the last header block (after a CONNECT 200 or 100-continue).
-    let last_block = raw_headers
-        .trim_end()
-        .rsplit("\r\n\r\n")
-        .next()
-        .unwrap_or("")
-        .to_string();
+    let last_block = raw_headers.trim_end().rsplit("\r\n\r\n").next().unwrap_or("").to_string();
     let headers = last_block
         .lines()
         .skip(1)

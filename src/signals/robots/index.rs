@@ -46,20 +46,12 @@ impl Index {
     /// Builds the index from `(pattern, allow, rule index)` triples.
     pub(super) fn new(patterns: impl IntoIterator<Item = (Pattern, bool, usize)>) -> Self {
         let mut all: Vec<_> = patterns.into_iter().collect();
-        all.sort_by(|a, b| {
-            a.0.prefix
-                .cmp(&b.0.prefix)
-                .then(b.0.len.cmp(&a.0.len))
-                .then(a.2.cmp(&b.2))
-        });
+        all.sort_by(|a, b| a.0.prefix.cmp(&b.0.prefix).then(b.0.len.cmp(&a.0.len)).then(a.2.cmp(&b.2)));
         let mut entries: Vec<Entry> = Vec::new();
         for item in all {
             match entries.last_mut() {
                 Some(entry) if entry.prefix == item.0.prefix => entry.patterns.push(item),
-                _ => entries.push(Entry {
-                    prefix: item.0.prefix.clone(),
-                    patterns: vec![item],
-                }),
+                _ => entries.push(Entry { prefix: item.0.prefix.clone(), patterns: vec![item] }),
             }
         }
         Self { entries }
@@ -95,9 +87,7 @@ impl Index {
     /// among the first `end` entries.
     fn greatest_at_most(&self, query: &[u8], end: usize) -> Option<(usize, &Entry)> {
         let entries = self.entries.get(..end)?;
-        let at = entries
-            .partition_point(|entry| *entry.prefix <= *query)
-            .checked_sub(1)?;
+        let at = entries.partition_point(|entry| *entry.prefix <= *query).checked_sub(1)?;
         Some((at, entries.get(at)?))
     }
 
@@ -109,11 +99,7 @@ impl Index {
             if pattern.needs & !has != 0 {
                 continue;
             }
-            let candidate = Best {
-                len: pattern.len,
-                allow: *allow,
-                rule: *rule,
-            };
+            let candidate = Best { len: pattern.len, allow: *allow, rule: *rule };
             if pattern.matches_after_prefix(path) && best.is_none_or(|b| candidate.beats(&b)) {
                 *best = Some(candidate);
             }

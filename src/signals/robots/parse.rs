@@ -104,11 +104,7 @@ pub(super) fn parse(body: &[u8], max_bytes: usize) -> Draft {
     let text = String::from_utf8_lossy(skip_bom(body));
     let (sanitised, truncated) = sanitise(&text);
     let lines = split_lines(&sanitised, &truncated);
-    let mut handler = Handler {
-        lines: &lines,
-        draft: Draft::default(),
-        in_agent_lines: false,
-    };
+    let mut handler = Handler { lines: &lines, draft: Draft::default(), in_agent_lines: false };
     parse_robotstxt(&sanitised, &mut handler);
     handler.draft
 }
@@ -171,13 +167,8 @@ fn split_lines<'a>(text: &'a str, truncated: &[bool]) -> Vec<Line<'a>> {
         if n == 0 {
             line = skip_crate_bom_chars(line);
         }
-        lines.push(Line {
-            text: line,
-            truncated: cut,
-        });
-        rest = rest
-            .get(end + line_ending(rest.get(end..).unwrap_or_default())..)
-            .unwrap_or_default();
+        lines.push(Line { text: line, truncated: cut });
+        rest = rest.get(end + line_ending(rest.get(end..).unwrap_or_default())..).unwrap_or_default();
     }
     lines
 }
@@ -231,11 +222,7 @@ impl Handler<'_> {
         let Some((key, value)) = self.key_value(line_num) else {
             return;
         };
-        let extension = ExtensionLine {
-            key,
-            value,
-            line: line_num,
-        };
+        let extension = ExtensionLine { key, value, line: line_num };
         match self.draft.groups.last_mut() {
             Some(group) => group.extensions.push(extension),
             None => self.draft.globals.push(extension),
@@ -247,23 +234,15 @@ impl Handler<'_> {
             return;
         };
         let key = key.to_ascii_lowercase();
-        let not_a_rule = if allow {
-            !ALLOW_KEYS.contains(&key.as_str())
-        } else {
-            NOT_DISALLOW_RULES.contains(&key.as_str())
-        };
+        let not_a_rule =
+            if allow { !ALLOW_KEYS.contains(&key.as_str()) } else { NOT_DISALLOW_RULES.contains(&key.as_str()) };
         if not_a_rule {
             return self.extension(line_num);
         }
         let truncated = self.line(line_num).is_some_and(|l| l.truncated);
         // Rules before the first `User-agent` line belong to no group: ignored (RFC 9309 §2.2.2).
         if let Some(group) = self.draft.groups.last_mut() {
-            group.rules.push(RuleDraft {
-                allow,
-                pattern,
-                line: line_num,
-                truncated,
-            });
+            group.rules.push(RuleDraft { allow, pattern, line: line_num, truncated });
             self.in_agent_lines = false;
         }
     }
@@ -281,11 +260,7 @@ impl RobotsParseHandler for Handler<'_> {
         self.in_agent_lines = true;
         let (key, written) = agent_key(user_agent);
         if let Some(group) = self.draft.groups.last_mut() {
-            group.agents.push(Agent {
-                key,
-                written,
-                line: line_num,
-            });
+            group.agents.push(Agent { key, written, line: line_num });
         }
     }
 

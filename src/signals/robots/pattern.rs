@@ -35,10 +35,7 @@ fn is_unreserved(b: u8) -> bool {
 /// that may appear literally in a path or query. `*`, `$`, `#` and `%` are handled separately.
 fn is_plain(b: u8) -> bool {
     is_unreserved(b)
-        || matches!(
-            b,
-            b'/' | b'?' | b':' | b'@' | b'!' | b'&' | b'\'' | b'(' | b')' | b'+' | b',' | b';' | b'='
-        )
+        || matches!(b, b'/' | b'?' | b':' | b'@' | b'!' | b'&' | b'\'' | b'(' | b')' | b'+' | b',' | b';' | b'=')
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -154,13 +151,7 @@ impl Pattern {
         let rest: Box<[Box<[u8]>]> = segments.collect();
         let len = prefix.len() + rest.iter().map(|s| s.len() + 1).sum::<usize>() + usize::from(anchored);
         let needs = rest.iter().fold(0, |set, segment| set | octet_set(segment));
-        Self {
-            prefix,
-            rest,
-            anchored,
-            len,
-            needs,
-        }
+        Self { prefix, rest, anchored, len, needs }
     }
 
     /// Whether the pattern matches `path`, which the caller knows starts with `self.prefix` and

@@ -139,14 +139,7 @@ fn percent_encoding_and_non_ascii() {
 #[test]
 fn robots_txt_itself_is_always_allowed() {
     let file = robots("User-agent: *\nDisallow: /\n");
-    assert_eq!(
-        file.check("a", "/robots.txt"),
-        RobotsMatch {
-            allowed: true,
-            group: None,
-            rule: None
-        }
-    );
+    assert_eq!(file.check("a", "/robots.txt"), RobotsMatch { allowed: true, group: None, rule: None });
     assert!(!file.check("a", "/robots.txt?x=1").allowed);
     assert!(!file.check("a", "/ROBOTS.TXT").allowed);
 }
@@ -259,11 +252,7 @@ fn crawl_delay() {
 }
 
 fn ext(key: &str, value: &str, line: u32) -> ExtensionLine {
-    ExtensionLine {
-        key: key.to_owned(),
-        value: value.to_owned(),
-        line,
-    }
+    ExtensionLine { key: key.to_owned(), value: value.to_owned(), line }
 }
 
 #[test]
@@ -272,15 +261,9 @@ fn extensions_keep_keys_values_and_line_numbers() {
     let file = robots(body);
     assert_eq!(
         file.global_extensions(),
-        [
-            ext("License", "https://e.com/l.xml", 1),
-            ext("Sitemap", "https://e.com/s.xml", 2)
-        ]
+        [ext("License", "https://e.com/l.xml", 1), ext("Sitemap", "https://e.com/s.xml", 2)]
     );
-    assert_eq!(
-        file.group_extensions("other"),
-        [ext("Content-Signal", "search=yes, ai-train=no", 5)]
-    );
+    assert_eq!(file.group_extensions("other"), [ext("Content-Signal", "search=yes, ai-train=no", 5)]);
     let expected = [
         ext("Content-Usage", "train-ai=n", 10),
         ext("DisallowAITraining", "/", 11),
@@ -297,10 +280,7 @@ fn extensions_keep_keys_values_and_line_numbers() {
 fn merged_extensions_are_in_line_order() {
     let file =
         robots("User-agent: a\nX-One: 1\nDisallow: /\nUser-agent: b\nX-Two: 2\nAllow: /\nUser-agent: a\nX-Three: 3\n");
-    assert_eq!(
-        file.group_extensions("a"),
-        [ext("X-One", "1", 2), ext("X-Three", "3", 8)]
-    );
+    assert_eq!(file.group_extensions("a"), [ext("X-One", "1", 2), ext("X-Three", "3", 8)]);
 }
 
 #[test]
@@ -309,60 +289,20 @@ fn verdict_names_group_and_rule() {
         "User-agent: *\nDisallow: /x\n\nUser-agent: gptbot\nUser-agent: CCBot\nDisallow: /private # secret\nAllow: /private/ok*\nUser-agent: GPTBOT\nDisallow: /more\n",
     );
     let disallow = file.check("GPTBot", "/private/a");
-    assert_eq!(
-        disallow.group,
-        Some(GroupRef {
-            token: "gptbot".into(),
-            line: 4
-        })
-    );
-    assert_eq!(
-        disallow.rule,
-        Some(MatchedRule {
-            allow: false,
-            text: "Disallow: /private".into(),
-            line: 6
-        })
-    );
+    assert_eq!(disallow.group, Some(GroupRef { token: "gptbot".into(), line: 4 }));
+    assert_eq!(disallow.rule, Some(MatchedRule { allow: false, text: "Disallow: /private".into(), line: 6 }));
     assert!(!disallow.allowed);
     let allow = file.check("ccbot", "/private/ok.html");
-    assert_eq!(
-        allow.group,
-        Some(GroupRef {
-            token: "CCBot".into(),
-            line: 5
-        })
-    );
-    assert_eq!(
-        allow.rule,
-        Some(MatchedRule {
-            allow: true,
-            text: "Allow: /private/ok*".into(),
-            line: 7
-        })
-    );
+    assert_eq!(allow.group, Some(GroupRef { token: "CCBot".into(), line: 5 }));
+    assert_eq!(allow.rule, Some(MatchedRule { allow: true, text: "Allow: /private/ok*".into(), line: 7 }));
     let no_rule = file.check("gptbot", "/public");
     assert_eq!((no_rule.allowed, no_rule.rule), (true, None));
-    assert_eq!(
-        file.check("other", "/x").group,
-        Some(GroupRef {
-            token: "*".into(),
-            line: 1
-        })
-    );
+    assert_eq!(file.check("other", "/x").group, Some(GroupRef { token: "*".into(), line: 1 }));
     assert_eq!(
         robots("User-agent: a\nDisallow: /\n").check("b", "/"),
-        RobotsMatch {
-            allowed: true,
-            group: None,
-            rule: None
-        }
+        RobotsMatch { allowed: true, group: None, rule: None }
     );
-    assert_eq!(
-        file.check("gptbot", "/more").rule.map(|r| r.line),
-        Some(9),
-        "merged group"
-    );
+    assert_eq!(file.check("gptbot", "/more").rule.map(|r| r.line), Some(9), "merged group");
 }
 
 #[test]
@@ -371,11 +311,7 @@ fn check_specific_never_falls_back_to_star() {
     assert_eq!(file.check_specific("CCBot", "/ai"), None);
     assert_eq!(file.check_specific("GPTBot", "/ai").map(|m| m.allowed), Some(false));
     assert_eq!(file.check_specific("gptbot", "/other").map(|m| m.allowed), Some(true));
-    assert_eq!(
-        file.check_specific("Google-Extended", "/x").map(|m| m.allowed),
-        Some(true),
-        "empty own group allows"
-    );
+    assert_eq!(file.check_specific("Google-Extended", "/x").map(|m| m.allowed), Some(true), "empty own group allows");
     assert_eq!(file.check_specific("*", "/x"), None);
     assert_eq!(file.check_specific("GPT Bot", "/ai"), None);
 }
@@ -408,40 +344,20 @@ fn ai_training_list_is_valid_and_grounded() {
     let mut seen = std::collections::HashSet::new();
     for entry in &entries {
         assert!(is_valid_token(&entry.name), "{} is not a product token", entry.name);
-        assert!(
-            seen.insert(entry.name.to_ascii_lowercase()),
-            "{} listed twice",
-            entry.name
-        );
+        assert!(seen.insert(entry.name.to_ascii_lowercase()), "{} listed twice", entry.name);
         assert!(!entry.why.trim().is_empty(), "{} has no reason", entry.name);
         let key = entry.key.as_deref().unwrap_or(&entry.name);
-        assert!(
-            keys.contains_key(key) || CONTROL_TOKENS.contains(&key),
-            "{key} is not in ai-robots.json"
-        );
+        assert!(keys.contains_key(key) || CONTROL_TOKENS.contains(&key), "{key} is not in ai-robots.json");
         // A `key` differing from `name` must be a User-agent value whose product token is `name`.
         let (parsed, _) = parse::agent_key(key);
         assert_eq!(parsed, AgentKey::Token(entry.name.to_ascii_lowercase()), "{key}");
     }
     let list = token_list("ai-training").expect("listed");
     assert_eq!(list.len(), entries.len());
-    for expected in [
-        "GPTBot",
-        "ClaudeBot",
-        "CCBot",
-        "Google-Extended",
-        "Applebot-Extended",
-        "Bytespider",
-    ] {
+    for expected in ["GPTBot", "ClaudeBot", "CCBot", "Google-Extended", "Applebot-Extended", "Bytespider"] {
         assert!(list.iter().any(|t| t == expected), "{expected}");
     }
-    for not_training in [
-        "OAI-SearchBot",
-        "ChatGPT-User",
-        "PerplexityBot",
-        "Claude-User",
-        "Applebot",
-    ] {
+    for not_training in ["OAI-SearchBot", "ChatGPT-User", "PerplexityBot", "Claude-User", "Applebot"] {
         assert!(!list.iter().any(|t| t == not_training), "{not_training}");
     }
     assert_eq!(token_list("search"), None);
