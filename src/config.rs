@@ -35,6 +35,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub robots: RobotsConfig,
     pub politeness: PolitenessConfig,
+    pub signals: SignalsConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -152,6 +153,22 @@ pub struct PolitenessConfig {
     pub max_concurrent_per_origin: usize,
 }
 
+/// Readings of AI signals where the standards leave a choice.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalsConfig {
+    /// Map legacy aipref labels (`ai=n`, `train-genai=n`, `all=n`, ...) to `train-ai=n`.
+    pub aipref_legacy: bool,
+    /// A TDM reservation also disallows `search` (EU-strict reading of CDSM Art. 4).
+    pub eu_strict: bool,
+}
+
+impl SignalsConfig {
+    pub fn reading(&self) -> crate::policy::findings::Reading {
+        crate::policy::findings::Reading { aipref_legacy: self.aipref_legacy, eu_strict: self.eu_strict }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
@@ -198,6 +215,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             robots: RobotsConfig::default(),
             politeness: PolitenessConfig::default(),
+            signals: SignalsConfig::default(),
             crawlers: Vec::new(),
         }
     }

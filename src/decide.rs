@@ -162,6 +162,19 @@ impl Decision {
         }
     }
 
+    /// Folds the decision taken on the response into the request's: reasons add up, and a
+    /// response-stage block makes the whole decision a block at stage `response`.
+    pub fn absorb_response(&mut self, response: Decision) {
+        if response.verdict == Verdict::Block && self.verdict == Verdict::Allow {
+            self.verdict = Verdict::Block;
+            self.stage = Stage::Response;
+        }
+        self.reasons.extend(response.reasons);
+        // Disallowing reasons first, whichever stage they came from (the sort is stable).
+        self.reasons.sort_by_key(|r| r.effect != Effect::Disallow);
+        self.notes.extend(response.notes);
+    }
+
     /// Whether the request must be answered by Consentry instead of the origin.
     pub fn stops_request(&self) -> bool {
         self.verdict == Verdict::Block && self.mode == Mode::Enforce

@@ -5,6 +5,7 @@
 //! forwarding (same resolver overrides, TLS roots and network policy) with the crawler's user
 //! agent. Time comes from a [`Clock`] so cache expiry is tested without sleeping.
 
+pub mod findings;
 pub mod politeness;
 pub mod robots;
 

@@ -219,6 +219,11 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
     let response = match state.upstream.send(upstream_request).await {
+        Ok(response) if inspect_response_head(state, &exchange, response.headers(), &mut decision) => {
+            // Withheld: the body is dropped unread and the crawler gets the block answer.
+            drop(response);
+            block_answer(state, &exchange, &decision)
+        }
         Ok(response) => deliver(response, &exchange, &decision, client_version),
         Err(error) => {
             decision.notes.push(format!("upstream failed: {error}"));
@@ -316,16 +321,15 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     let honoured = state.honor_tokens.get(&profile.name).map_or(&[][..], |tokens| &tokens[..]);
     let path = &exchange.target.path_and_query;
     let now = state.clock.now();
-    let evidence = Evidence {
-        findings: policy::robots::findings(&robots, &profile.token, honoured, path, now),
-        notes: exchange.notes.clone(),
-    };
-    let crawler = Crawler {
-        name: &profile.name,
-        purposes: &profile.purposes,
-        mode: profile.mode.unwrap_or(state.config.proxy.mode),
-    };
-    let mut decision = decide::decide(&crawler, &evidence, Stage::Request);
+    let mut findings = policy::robots::findings(&robots, &profile.token, honoured, path, now);
+    // Content-Usage / Content-Signal rules in robots.txt apply only to crawlable paths.
+    let crawlable = !findings.iter().any(|f| f.effect == Effect::Disallow);
+    if crawlable && robots.verdict == SiteVerdict::Rules {
+        let embedded = robots.embedded.get(&robots.rules, &profile.token, state.config.signals.reading());
+        findings.extend(embedded.findings(path, &robots.url, robots.sha256.as_deref()));
+    }
+    let evidence = Evidence { findings, notes: exchange.notes.clone() };
+    let mut decision = decide::decide(&crawler_of(state, profile), &evidence, Stage::Request);
     let crawl_delay = match robots.verdict {
         SiteVerdict::Rules => robots.rules.crawl_delay(&profile.token).map(|(seconds, line)| {
             let (delay, note) = cap_crawl_delay(seconds, state.config.robots.max_crawl_delay.0);
@@ -335,6 +339,36 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
         _ => None,
     };
     Ok(Judgement { decision, crawl_delay })
+}
+
+/// The crawler as the decision engine sees it.
+fn crawler_of<'a>(state: &ProxyState, profile: &'a CrawlerProfile) -> Crawler<'a> {
+    Crawler { name: &profile.name, purposes: &profile.purposes, mode: profile.mode.unwrap_or(state.config.proxy.mode) }
+}
+
+/// Stage 7 for the response head: the header signals, decided at stage `response` and folded into
+/// `decision`. Returns whether the body must be withheld.
+fn inspect_response_head(
+    state: &ProxyState,
+    exchange: &Exchange,
+    headers: &HeaderMap,
+    decision: &mut Decision,
+) -> bool {
+    let profile = &exchange.profile;
+    let mut tokens: Vec<&str> = vec![profile.token.as_str()];
+    if let Some(honoured) = state.honor_tokens.get(&profile.name) {
+        tokens.extend(honoured.iter().map(String::as_str));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let is_image = content_type.trim_start().to_ascii_lowercase().starts_with("image/");
+    let url = exchange.target.to_string();
+    let findings = policy::findings::header_findings(headers, &url, &tokens, is_image, state.config.signals.reading());
+    if findings.is_empty() {
+        return false;
+    }
+    let evidence = Evidence { findings, notes: Vec::new() };
+    decision.absorb_response(decide::decide(&crawler_of(state, profile), &evidence, Stage::Response));
+    decision.stops_request()
 }
 
 /// The pacing interval for a `Crawl-delay` value, and a note when it was capped.

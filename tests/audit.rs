@@ -166,10 +166,11 @@ async fn load(
         }
         let text = String::from_utf8_lossy(&answer);
         // Only a complete answer counts as received (the body "ok /…" ends it).
-        if text.starts_with("HTTP/1.1 200") && text.ends_with(&complete_body) {
-            if let Some(id) = text.lines().find_map(|l| l.strip_prefix("consentry-request-id: ")) {
-                ids.push(id.trim().to_string());
-            }
+        if text.starts_with("HTTP/1.1 200")
+            && text.ends_with(&complete_body)
+            && let Some(id) = text.lines().find_map(|l| l.strip_prefix("consentry-request-id: "))
+        {
+            ids.push(id.trim().to_string());
         }
     }
     ids

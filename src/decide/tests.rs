@@ -108,3 +108,22 @@ fn reasons_serialise_with_the_documented_field_names() {
     );
     assert_eq!(serde_json::to_value(Purpose::AiInput).expect("purpose"), "ai-input");
 }
+
+#[test]
+fn a_response_block_turns_the_decision_into_a_response_stage_block() {
+    let crawler = crawler(&[Purpose::AiTrain], Mode::Enforce);
+    let mut decision = decide(&crawler, &evidence(vec![finding(Source::Robots, Effect::Allow, &[])]), Stage::Request);
+    let response = decide(
+        &crawler,
+        &evidence(vec![finding(Source::XRobotsTag, Effect::Disallow, &[Purpose::AiTrain])]),
+        Stage::Response,
+    );
+    decision.absorb_response(response);
+    assert_eq!(decision.verdict, Verdict::Block);
+    assert_eq!(decision.stage, Stage::Response);
+    assert_eq!(decision.reasons.iter().map(|r| r.source).collect::<Vec<_>>(), [Source::XRobotsTag, Source::Robots]);
+
+    let mut allowed = decide(&crawler, &Evidence::default(), Stage::Request);
+    allowed.absorb_response(decide(&crawler, &Evidence::default(), Stage::Response));
+    assert_eq!((allowed.verdict, allowed.stage), (Verdict::Allow, Stage::Request));
+}

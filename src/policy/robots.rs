@@ -83,6 +83,8 @@ pub struct RobotsPolicy {
     pub stale: bool,
     pub expires_at: SystemTime,
     pub refresh_at: SystemTime,
+    /// AI signals inside the groups (`Content-Usage`, `Content-Signal`), parsed once per token.
+    pub embedded: super::findings::EmbeddedMemo,
 }
 
 impl RobotsPolicy {
@@ -316,6 +318,7 @@ impl RobotsCache {
                     stale: false,
                     expires_at: now + ttl,
                     refresh_at: now + ttl.mul_f64(0.8),
+                    embedded: Default::default(),
                 }
             }
             FetchOutcome::Unavailable { .. } => RobotsPolicy {
@@ -330,6 +333,7 @@ impl RobotsCache {
                 stale: false,
                 expires_at: now + config.cache_ttl.0,
                 refresh_at: now + config.cache_ttl.0.mul_f64(0.8),
+                embedded: Default::default(),
             },
             FetchOutcome::Unreachable { .. } | FetchOutcome::Refused { .. } => {
                 let retry = config.unreachable_ttl.0;
@@ -371,6 +375,7 @@ fn unreachable_policy(url: String, reason: String, now: SystemTime, retry: Durat
         stale: false,
         expires_at: now + retry,
         refresh_at: now + retry,
+        embedded: Default::default(),
     }
 }
 

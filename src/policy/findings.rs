@@ -1,0 +1,257 @@
+//! From parsed signals to [`Finding`]s (pure): the bridge between the parsers in
+//! [`crate::signals`] and the decision engine.
+//!
+//! Every finding names its source, the purposes it speaks to, the raw value seen and where it was
+//! seen (the robots.txt URL and line, or the URL and header name). Parse problems are recorded as
+//! `unknown` findings: the decision keeps them without blocking on them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use http::HeaderMap;
+
+use crate::decide::{Effect, Finding, Purpose, Source};
+use crate::signals::content_signal::{ContentSignal, ContentSignalRules};
+use crate::signals::content_usage::{ContentUsage, ContentUsageRules};
+use crate::signals::prefs::Prefs;
+use crate::signals::robots::RobotsTxt;
+use crate::signals::robots_tag::RobotsTag;
+use crate::signals::tdmrep::{TdmValue, combine};
+
+/// How signals are read where the standards leave a choice (`[signals]` in the config).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// Map legacy aipref labels (`ai=n`, `train-genai=n`, ...) to `train-ai=n`.
+    pub aipref_legacy: bool,
+    /// A TDM reservation also disallows search (EU-strict reading of CDSM Art. 4).
+    pub eu_strict: bool,
+}
+
+/// The AI signals inside one robots.txt group, parsed once per (file, token).
+#[derive(Debug, Default)]
+pub struct EmbeddedSignals {
+    content_usage: ContentUsageRules,
+    content_signal: ContentSignalRules,
+}
+
+/// Memo of [`EmbeddedSignals`] per token for one fetched robots.txt.
+#[derive(Debug, Default, Clone)]
+pub struct EmbeddedMemo(Arc<Mutex<HashMap<String, Arc<EmbeddedSignals>>>>);
+
+impl EmbeddedMemo {
+    /// The group's signals for `token`, parsed on first use.
+    pub fn get(&self, rules: &RobotsTxt, token: &str, reading: Reading) -> Arc<EmbeddedSignals> {
+        let key = token.to_ascii_lowercase();
+        let mut memo = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        memo.entry(key).or_insert_with(|| Arc::new(EmbeddedSignals::parse(rules, token, reading))).clone()
+    }
+}
+
+impl EmbeddedSignals {
+    fn parse(rules: &RobotsTxt, token: &str, reading: Reading) -> Self {
+        let lines = rules.group_extensions(token);
+        let with_key = |key: &str| -> Vec<(String, u32)> {
+            lines.iter().filter(|l| l.key.eq_ignore_ascii_case(key)).map(|l| (l.value.clone(), l.line)).collect()
+        };
+        Self {
+            content_usage: ContentUsageRules::parse(with_key("content-usage"), reading.aipref_legacy),
+            content_signal: ContentSignalRules::parse(with_key("content-signal")),
+        }
+    }
+
+    /// Findings for one path of the origin (`robots_url` and its hash are the evidence).
+    pub fn findings(&self, path_and_query: &str, robots_url: &str, sha256: Option<&str>) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let at = |line: u32| Location { evidence: robots_url, sha256, line: Some(line), detail: None };
+        if let Some(matched) = self.content_usage.evaluate(path_and_query) {
+            for rule in &matched.rules {
+                let text = format!("Content-Usage: {}", rule.usage.raw);
+                found.extend(prefs_findings(
+                    Source::ContentUsage,
+                    matched.prefs,
+                    &text,
+                    &rule.usage.problems,
+                    at(rule.line),
+                ));
+            }
+        }
+        if let Some(matched) = self.content_signal.evaluate(path_and_query) {
+            for rule in &matched.rules {
+                let text = format!("Content-Signal: {}", rule.signal.raw);
+                let problems = &rule.signal.problems;
+                found.extend(prefs_findings(Source::ContentSignal, matched.prefs, &text, problems, at(rule.line)));
+            }
+        }
+        found
+    }
+}
+
+/// Where a signal was seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Location<'a> {
+    pub evidence: &'a str,
+    pub sha256: Option<&'a str>,
+    pub line: Option<u32>,
+    pub detail: Option<&'a str>,
+}
+
+/// Findings for what one signal said: one `disallow` naming every disallowed purpose, one `allow`
+/// for explicit allows, and one `unknown` when parts could not be understood.
+pub fn prefs_findings(source: Source, prefs: Prefs, rule: &str, problems: &[String], at: Location<'_>) -> Vec<Finding> {
+    let make = |effect: Effect, purposes: Vec<Purpose>, detail: Option<String>| Finding {
+        source,
+        effect,
+        purposes,
+        rule: Some(rule.to_string()),
+        line: at.line,
+        evidence: Some(at.evidence.to_string()),
+        evidence_sha256: at.sha256.map(str::to_string),
+        detail: detail.or_else(|| at.detail.map(str::to_string)),
+    };
+    let mut found = Vec::new();
+    let disallowed = prefs.disallowed();
+    if !disallowed.is_empty() {
+        found.push(make(Effect::Disallow, disallowed, None));
+    }
+    let allowed: Vec<Purpose> = Purpose::ALL.into_iter().filter(|&p| prefs.get(p) == Some(true)).collect();
+    if !allowed.is_empty() {
+        found.push(make(Effect::Allow, allowed, None));
+    }
+    if !problems.is_empty() {
+        found.push(make(Effect::Unknown, Vec::new(), Some(problems.join("; "))));
+    }
+    found
+}
+
+/// The response-header signals: `X-Robots-Tag`, `Content-Usage`, `Content-Signal` and the TDMRep
+/// headers. `tokens` are the crawler's robots tokens (own first, then honoured).
+pub fn header_findings(
+    headers: &HeaderMap,
+    url: &str,
+    tokens: &[&str],
+    is_image: bool,
+    reading: Reading,
+) -> Vec<Finding> {
+    let values = |name: &str| -> Vec<String> {
+        headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
+    };
+    let at = |detail: &'static str| Location { evidence: url, sha256: None, line: None, detail: Some(detail) };
+    let mut found = Vec::new();
+
+    let robots_tag_lines = values("x-robots-tag");
+    if !robots_tag_lines.is_empty() {
+        let tag = RobotsTag::parse_header(&robots_tag_lines);
+        let matched = tag.evaluate(tokens, is_image);
+        let rule = format!("X-Robots-Tag: {}", robots_tag_lines.join(", "));
+        found.extend(prefs_findings(Source::XRobotsTag, matched.prefs, &rule, &tag.problems, at("response header")));
+    }
+    let usage_lines = headers.get_all("content-usage").iter().map(|v| v.as_bytes().to_vec()).collect::<Vec<_>>();
+    if !usage_lines.is_empty() {
+        let usage = ContentUsage::parse_field_lines(&usage_lines, reading.aipref_legacy);
+        let rule = format!("Content-Usage: {}", usage.raw);
+        found.extend(prefs_findings(
+            Source::ContentUsage,
+            usage.prefs(),
+            &rule,
+            &usage.problems,
+            at("response header"),
+        ));
+    }
+    let signal_lines = values("content-signal");
+    if !signal_lines.is_empty() {
+        let signal = ContentSignal::parse_field_lines(&signal_lines);
+        let rule = format!("Content-Signal: {}", signal.raw);
+        found.extend(prefs_findings(
+            Source::ContentSignal,
+            signal.prefs,
+            &rule,
+            &signal.problems,
+            at("response header"),
+        ));
+    }
+    let reservation = values("tdm-reservation");
+    if !reservation.is_empty() {
+        let header = TdmValue::from_headers(&reservation, values("tdm-policy"));
+        let effective = combine(None, Some(&header), None);
+        let rule = format!("tdm-reservation: {}", reservation.join(", "));
+        let prefs = effective.prefs(reading.eu_strict);
+        found.extend(prefs_findings(Source::Tdmrep, prefs, &rule, &header.problems, at("response header")));
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn disallowed(found: &[Finding], source: Source) -> Vec<Purpose> {
+        found
+            .iter()
+            .filter(|f| f.source == source && f.effect == Effect::Disallow)
+            .flat_map(|f| f.purposes.clone())
+            .collect()
+    }
+
+    #[test]
+    fn response_headers_map_to_the_design_table() {
+        let reading = Reading::default();
+        let h = headers(&[("x-robots-tag", "noai")]);
+        let found = header_findings(&h, "https://s/p", &["Bot"], false, reading);
+        assert_eq!(disallowed(&found, Source::XRobotsTag), [Purpose::AiInput, Purpose::AiTrain, Purpose::Tdm]);
+
+        let h = headers(&[("x-robots-tag", "otherbot: noai")]);
+        assert!(header_findings(&h, "u", &["Bot"], false, reading).iter().all(|f| f.effect != Effect::Disallow));
+        let h = headers(&[("x-robots-tag", "bot: noai")]);
+        assert!(!disallowed(&header_findings(&h, "u", &["Bot"], false, reading), Source::XRobotsTag).is_empty());
+
+        let h = headers(&[("content-usage", "train-ai=n")]);
+        assert_eq!(
+            disallowed(&header_findings(&h, "u", &["Bot"], false, reading), Source::ContentUsage),
+            [Purpose::AiTrain]
+        );
+        let h = headers(&[("content-signal", "search=yes, ai-input=no")]);
+        let found = header_findings(&h, "u", &["Bot"], false, reading);
+        assert_eq!(disallowed(&found, Source::ContentSignal), [Purpose::AiInput]);
+        assert!(found.iter().any(|f| f.effect == Effect::Allow && f.purposes == [Purpose::Search]));
+
+        let h = headers(&[("tdm-reservation", "1")]);
+        let found = header_findings(&h, "u", &["Bot"], false, reading);
+        assert_eq!(disallowed(&found, Source::Tdmrep), [Purpose::AiInput, Purpose::AiTrain, Purpose::Tdm]);
+        let strict = Reading { eu_strict: true, ..reading };
+        assert!(
+            disallowed(&header_findings(&h, "u", &["Bot"], false, strict), Source::Tdmrep).contains(&Purpose::Search)
+        );
+    }
+
+    #[test]
+    fn unparseable_values_are_recorded_as_unknown() {
+        let h = headers(&[("content-usage", "train-ai=n, (((")]);
+        let found = header_findings(&h, "u", &["Bot"], false, Reading::default());
+        assert!(found.iter().all(|f| f.effect != Effect::Disallow), "any parse failure: all unknown");
+        assert!(found.iter().any(|f| f.effect == Effect::Unknown));
+    }
+
+    #[test]
+    fn robots_embedded_signals_apply_by_longest_path() {
+        let body = "User-agent: *\nContent-Usage: train-ai=n\nContent-Usage: /public/ train-ai=y\nContent-Signal: ai-input=no\nAllow: /\n";
+        let rules = RobotsTxt::parse(body.as_bytes(), 512_000);
+        let memo = EmbeddedMemo::default();
+        let signals = memo.get(&rules, "Bot", Reading::default());
+        let found = signals.findings("/news/1", "https://s/robots.txt", None);
+        assert_eq!(disallowed(&found, Source::ContentUsage), [Purpose::AiTrain]);
+        assert_eq!(disallowed(&found, Source::ContentSignal), [Purpose::AiInput]);
+        assert_eq!(found.iter().find(|f| f.source == Source::ContentUsage).and_then(|f| f.line), Some(2));
+        let found = signals.findings("/public/x", "https://s/robots.txt", None);
+        assert!(disallowed(&found, Source::ContentUsage).is_empty(), "the longer /public/ rule allows");
+        assert!(Arc::ptr_eq(&signals, &memo.get(&rules, "BOT", Reading::default())), "parsed once per token");
+    }
+}
