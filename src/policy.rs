@@ -5,7 +5,9 @@
 //! forwarding (same resolver overrides, TLS roots and network policy) with the crawler's user
 //! agent. Time comes from a [`Clock`] so cache expiry is tested without sleeping.
 
+pub mod fetch;
 pub mod findings;
+pub mod flight;
 pub mod politeness;
 pub mod robots;
 
@@ -13,7 +15,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// Where policy code gets the time from.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 }
 

@@ -14,42 +14,24 @@
 //! for a cold origin share one fetch, which runs in its own task: a crawler that disconnects does
 //! not cancel it for the others.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
-use http::header::{self, HeaderValue};
-use http::{Request, StatusCode, Uri};
-use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
 use super::Clock;
-use crate::config::{On429, RobotsConfig};
+use super::fetch::{Attempt, Fetcher};
+use super::flight::{FlightCache, SharedLoad};
+use crate::config::RobotsConfig;
 use crate::decide::{Effect, Finding, Source};
-use crate::proxy::forward::{Upstream, UpstreamError};
+use crate::proxy::forward::Upstream;
 use crate::proxy::target::Target;
 use crate::signals::robots::RobotsTxt;
 
-/// RFC 9309 §2.3.1.2: follow at least five consecutive redirects.
-const MAX_REDIRECTS: usize = 5;
 /// A site's `max-age` below this would turn every request into a fetch.
 const MIN_TTL: Duration = Duration::from_secs(60);
 
-/// What the last fetch attempt of an origin's robots.txt gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FetchOutcome {
-    /// 2xx: rules parsed.
-    Fetched { status: u16 },
-    /// 4xx (not 429, unless configured): allow all.
-    Unavailable { status: u16 },
-    /// 5xx, 429, network failure, too many redirects: disallow all (or the last good copy).
-    Unreachable { reason: String },
-    /// The network policy refused the destination itself.
-    Refused { reason: String },
-}
+pub use super::fetch::FetchOutcome;
 
 /// What applies to an origin after its latest fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,22 +81,14 @@ impl RobotsPolicy {
     }
 }
 
-type SharedFetch = Shared<BoxFuture<'static, Arc<RobotsPolicy>>>;
-
 /// The per-origin robots.txt cache with single-flight fetching.
+#[derive(Debug)]
 pub struct RobotsCache {
     config: RobotsConfig,
-    upstream: Upstream,
+    fetcher: Fetcher,
     clock: Arc<dyn Clock>,
-    cache: moka::sync::Cache<String, Arc<RobotsPolicy>>,
-    in_flight: Mutex<HashMap<String, SharedFetch>>,
+    flights: Arc<FlightCache<RobotsPolicy>>,
     fetches: std::sync::atomic::AtomicU64,
-}
-
-impl std::fmt::Debug for RobotsCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RobotsCache").field("entries", &self.cache.entry_count()).finish()
-    }
 }
 
 impl RobotsCache {
@@ -127,12 +101,12 @@ impl RobotsCache {
                 u32::try_from((policy.size as u64).max(floor)).unwrap_or(u32::MAX)
             })
             .build();
+        let fetcher = Fetcher::new(upstream, config.on_429);
         Arc::new(Self {
             config,
-            upstream,
+            fetcher,
             clock,
-            cache,
-            in_flight: Mutex::new(HashMap::new()),
+            flights: FlightCache::new(cache),
             fetches: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -146,53 +120,34 @@ impl RobotsCache {
     pub async fn get(self: &Arc<Self>, target: &Target, user_agent: &str) -> Arc<RobotsPolicy> {
         let key = target.origin();
         let now = self.clock.now();
-        let cached = self.cache.get(&key);
+        let cached = self.flights.cached(&key);
         match cached {
             Some(policy) if now < policy.expires_at => {
                 if now >= policy.refresh_at {
                     // Refresh in the background; this request uses the copy still in force.
-                    drop(self.shared_fetch(&key, target, user_agent, Some(policy.clone())));
+                    drop(self.fetch_shared(&key, user_agent, Some(policy.clone())));
                 }
                 policy
             }
-            previous => self.shared_fetch(&key, target, user_agent, previous).await,
+            previous => self.fetch_shared(&key, user_agent, previous).await,
         }
     }
 
-    /// Joins the fetch in flight for `key`, or starts one in its own task.
-    fn shared_fetch(
+    /// Joins the fetch in flight for the origin `key`, or starts one.
+    fn fetch_shared(
         self: &Arc<Self>,
         key: &str,
-        target: &Target,
         user_agent: &str,
         previous: Option<Arc<RobotsPolicy>>,
-    ) -> SharedFetch {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(fetch) = in_flight.get(key) {
-            return fetch.clone();
-        }
+    ) -> SharedLoad<RobotsPolicy> {
         let this = self.clone();
-        let url = format!("{}/robots.txt", target.origin());
-        let task_key = key.to_string();
+        let url = format!("{key}/robots.txt");
+        let failed_url = url.clone();
         let user_agent = user_agent.to_string();
-        let task = tokio::spawn(async move {
-            let policy = Arc::new(this.fetch(&url, &user_agent, previous).await);
-            this.cache.insert(task_key.clone(), policy.clone());
-            this.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&task_key);
-            policy
-        });
-        let failed_url = format!("{}/robots.txt", target.origin());
         let clock = self.clock.clone();
-        let shared = async move {
-            task.await.unwrap_or_else(|e| {
-                let reason = format!("the fetch task failed: {e}");
-                Arc::new(unreachable_policy(failed_url, reason, clock.now(), Duration::ZERO))
-            })
-        }
-        .boxed()
-        .shared();
-        in_flight.insert(key.to_string(), shared.clone());
-        shared
+        self.flights.load(key, async move { this.fetch(&url, &user_agent, previous).await }, move |reason| {
+            unreachable_policy(failed_url, reason, clock.now(), Duration::ZERO)
+        })
     }
 
     /// One complete fetch (redirects included) within `robots.fetch_timeout`, settled against the
@@ -200,97 +155,11 @@ impl RobotsCache {
     async fn fetch(&self, url: &str, user_agent: &str, previous: Option<Arc<RobotsPolicy>>) -> RobotsPolicy {
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = self.clock.now();
-        let timeout = self.config.fetch_timeout.0;
-        let attempt = match tokio::time::timeout(timeout, self.attempt(url, user_agent)).await {
-            Ok(attempt) => attempt,
-            Err(_) => Attempt::failed(FetchOutcome::Unreachable { reason: format!("no answer within {timeout:?}") }),
-        };
+        let config = &self.config;
+        let attempt = self.fetcher.fetch(url, user_agent, config.max_bytes, config.fetch_timeout.0).await;
+        metrics::counter!("consentry_policy_fetches_total", "file" => "robots.txt", "outcome" => outcome_label(&attempt.outcome))
+            .increment(1);
         self.settle(url, attempt, previous, started)
-    }
-
-    /// Follows up to [`MAX_REDIRECTS`] redirects and reads at most `max_bytes` of the body.
-    async fn attempt(&self, url: &str, user_agent: &str) -> Attempt {
-        let mut current = url.to_string();
-        let mut redirects = Vec::new();
-        loop {
-            let response = match self.request(&current, user_agent).await {
-                Ok(response) => response,
-                // The origin itself is refused: the request will be too (network policy).
-                Err(UpstreamError::Refused(reason)) if redirects.is_empty() => {
-                    return Attempt::failed(FetchOutcome::Refused { reason });
-                }
-                // A redirect into a refused range is just an unusable robots.txt.
-                Err(UpstreamError::Refused(reason)) => {
-                    let reason = format!("redirected to a refused destination: {reason}");
-                    return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                }
-                Err(UpstreamError::Timeout(reason) | UpstreamError::Failed(reason)) => {
-                    return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                }
-            };
-            let status = response.status();
-            if status.is_redirection() {
-                let next = match redirect_target(&current, response.headers().get(header::LOCATION)) {
-                    Ok(next) => next,
-                    Err(reason) => {
-                        return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                    }
-                };
-                if next == url || redirects.contains(&next) {
-                    let reason = format!("redirect loop at {next}");
-                    return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                }
-                redirects.push(next.clone());
-                if redirects.len() > MAX_REDIRECTS {
-                    let reason = format!("more than {MAX_REDIRECTS} redirects");
-                    return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                }
-                current = next;
-                continue;
-            }
-            let max_age = max_age(response.headers().get(header::CACHE_CONTROL));
-            let outcome = self.classify(status);
-            let body = match outcome {
-                FetchOutcome::Fetched { .. } => match read_prefix(response.into_body(), self.config.max_bytes).await {
-                    Ok(body) => Some(body),
-                    Err(reason) => {
-                        let reason = format!("reading the body failed: {reason}");
-                        return Attempt::failed(FetchOutcome::Unreachable { reason }).with_redirects(redirects);
-                    }
-                },
-                _ => None,
-            };
-            return Attempt { outcome, body, redirects, max_age };
-        }
-    }
-
-    async fn request(
-        &self,
-        url: &str,
-        user_agent: &str,
-    ) -> Result<http::Response<hyper::body::Incoming>, UpstreamError> {
-        let uri: Uri = url.parse().map_err(|e| UpstreamError::Failed(format!("invalid URL {url}: {e}")))?;
-        let mut request = Request::get(uri)
-            .header(header::ACCEPT, "text/plain, */*;q=0.1")
-            .body(crate::proxy::answer::empty())
-            .map_err(|e| UpstreamError::Failed(e.to_string()))?;
-        if let Ok(agent) = HeaderValue::from_str(user_agent) {
-            request.headers_mut().insert(header::USER_AGENT, agent);
-        }
-        self.upstream.send(request).await
-    }
-
-    fn classify(&self, status: StatusCode) -> FetchOutcome {
-        let code = status.as_u16();
-        if status.is_success() {
-            FetchOutcome::Fetched { status: code }
-        } else if status == StatusCode::TOO_MANY_REQUESTS && self.config.on_429 == On429::Unreachable {
-            FetchOutcome::Unreachable { reason: "429 Too Many Requests (robots.on_429 = \"unreachable\")".into() }
-        } else if status.is_client_error() {
-            FetchOutcome::Unavailable { status: code }
-        } else {
-            FetchOutcome::Unreachable { reason: format!("status {status}") }
-        }
     }
 
     /// Turns an attempt into the policy in force, using the previous good copy when allowed.
@@ -362,6 +231,16 @@ impl RobotsCache {
     }
 }
 
+/// A short label for metrics.
+pub fn outcome_label(outcome: &FetchOutcome) -> &'static str {
+    match outcome {
+        FetchOutcome::Fetched { .. } => "fetched",
+        FetchOutcome::Unavailable { .. } => "unavailable",
+        FetchOutcome::Unreachable { .. } => "unreachable",
+        FetchOutcome::Refused { .. } => "refused",
+    }
+}
+
 fn unreachable_policy(url: String, reason: String, now: SystemTime, retry: Duration) -> RobotsPolicy {
     RobotsPolicy {
         url,
@@ -377,83 +256,6 @@ fn unreachable_policy(url: String, reason: String, now: SystemTime, retry: Durat
         refresh_at: now + retry,
         embedded: Default::default(),
     }
-}
-
-struct Attempt {
-    outcome: FetchOutcome,
-    body: Option<Bytes>,
-    redirects: Vec<String>,
-    max_age: Option<Duration>,
-}
-
-impl Attempt {
-    fn failed(outcome: FetchOutcome) -> Self {
-        Self { outcome, body: None, redirects: Vec::new(), max_age: None }
-    }
-
-    fn with_redirects(mut self, redirects: Vec<String>) -> Self {
-        self.redirects = redirects;
-        self
-    }
-}
-
-/// Reads at most `limit` bytes of a body; the rest is never read.
-async fn read_prefix<B>(mut body: B, limit: usize) -> Result<Bytes, String>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    let mut collected = BytesMut::new();
-    while collected.len() < limit {
-        match body.frame().await {
-            None => break,
-            Some(Err(e)) => return Err(e.to_string()),
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    collected.extend_from_slice(data);
-                }
-            }
-        }
-    }
-    collected.truncate(limit);
-    Ok(collected.freeze())
-}
-
-/// The absolute URL a redirect points to (http or https only).
-fn redirect_target(current: &str, location: Option<&HeaderValue>) -> Result<String, String> {
-    let location = location
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| "redirect without a usable Location".to_string())?;
-    let base: Uri = current.parse().map_err(|_| format!("invalid URL {current}"))?;
-    let scheme = base.scheme_str().unwrap_or("http");
-    let authority = base.authority().map(|a| a.as_str()).unwrap_or("");
-    let absolute = if location.starts_with("http://") || location.starts_with("https://") {
-        location.to_string()
-    } else if let Some(rest) = location.strip_prefix("//") {
-        format!("{scheme}://{rest}")
-    } else if location.starts_with('/') {
-        format!("{scheme}://{authority}{location}")
-    } else if location.contains("://") {
-        return Err(format!("redirect to an unsupported scheme: {location}"));
-    } else {
-        let directory = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
-        format!("{scheme}://{authority}{directory}/{location}")
-    };
-    absolute.parse::<Uri>().map_err(|_| format!("redirect to an invalid URL: {location}"))?;
-    Ok(absolute)
-}
-
-/// `max-age` from `Cache-Control`, when present and valid.
-fn max_age(value: Option<&HeaderValue>) -> Option<Duration> {
-    let text = value?.to_str().ok()?;
-    text.split(',')
-        .find_map(|directive| {
-            let (name, value) = directive.trim().split_once('=')?;
-            name.trim().eq_ignore_ascii_case("max-age").then(|| value.trim().trim_matches('"').parse().ok()).flatten()
-        })
-        .map(Duration::from_secs)
 }
 
 /// The robots.txt findings for one request (pure): the crawler's own token, then every honoured
@@ -538,29 +340,4 @@ fn fetch_note(policy: &RobotsPolicy, now: SystemTime) -> String {
     }
     note.push_str(&format!(", age {age}s"));
     note
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_targets_resolve_like_a_browser() {
-        let base = "https://site.example/robots.txt";
-        let loc = |v: &'static str| HeaderValue::from_static(v);
-        assert_eq!(redirect_target(base, Some(&loc("/r2"))).as_deref(), Ok("https://site.example/r2"));
-        assert_eq!(redirect_target(base, Some(&loc("//cdn.example/r"))).as_deref(), Ok("https://cdn.example/r"));
-        assert_eq!(redirect_target(base, Some(&loc("http://x.example/r"))).as_deref(), Ok("http://x.example/r"));
-        assert_eq!(redirect_target("https://s/a/b", Some(&loc("c"))).as_deref(), Ok("https://s/a/c"));
-        assert!(redirect_target(base, None).is_err());
-        assert!(redirect_target(base, Some(&loc("ftp://x/r"))).is_err());
-    }
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        let v = |s: &'static str| HeaderValue::from_static(s);
-        assert_eq!(max_age(Some(&v("public, max-age=300"))), Some(Duration::from_secs(300)));
-        assert_eq!(max_age(Some(&v("no-cache"))), None);
-        assert_eq!(max_age(None), None);
-    }
 }
