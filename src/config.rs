@@ -36,6 +36,7 @@ pub struct Config {
     pub robots: RobotsConfig,
     pub politeness: PolitenessConfig,
     pub signals: SignalsConfig,
+    pub policy: PolicyConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -153,6 +154,24 @@ pub struct PolitenessConfig {
     pub max_concurrent_per_origin: usize,
 }
 
+/// What happens when a policy source is unknown.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// An AI policy file (ai.txt, tdmrep.json) that cannot be fetched for a reason other than
+    /// absence: `allow` records it as unreachable; `block` disallows its purposes (fail closed).
+    /// robots.txt is always fail-closed (RFC 9309).
+    pub on_signal_unreachable: OnUnreachable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnreachable {
+    #[default]
+    Allow,
+    Block,
+}
+
 /// Readings of AI signals where the standards leave a choice.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,6 +235,7 @@ impl Default for Config {
             robots: RobotsConfig::default(),
             politeness: PolitenessConfig::default(),
             signals: SignalsConfig::default(),
+            policy: PolicyConfig::default(),
             crawlers: Vec::new(),
         }
     }

@@ -34,8 +34,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditLog, AuditRecord, source_name};
-use crate::config::{Config, CrawlerProfile};
+use crate::config::{Config, CrawlerProfile, OnUnreachable};
 use crate::decide::{self, Crawler, Decision, Effect, Evidence, Reason, Source, Stage, Verdict};
+use crate::policy::fetch::Fetcher;
+use crate::policy::files::SiteFiles;
+use crate::policy::findings::TdmFileValue;
 use crate::policy::politeness::Politeness;
 use crate::policy::robots::{FetchOutcome, RobotsCache, SiteVerdict};
 use crate::policy::{self, Clock, SystemClock};
@@ -61,6 +64,8 @@ pub struct ProxyState {
     /// Every connection and tunnel task, so shutdown can wait for them.
     pub tasks: TaskTracker,
     pub robots: Arc<RobotsCache>,
+    /// ai.txt and tdmrep.json per origin.
+    pub files: Arc<SiteFiles>,
     pub politeness: Politeness,
     /// Each profile's `honor_tokens` with `@lists` expanded.
     pub honor_tokens: HashMap<String, Vec<String>>,
@@ -86,6 +91,11 @@ impl ProxyState {
         Ok(Self {
             profiles: Profiles::new(&config.crawlers),
             robots: RobotsCache::new(config.robots.clone(), upstream.clone(), clock.clone()),
+            files: SiteFiles::new(
+                Fetcher::new(upstream.clone(), config.robots.on_429),
+                clock.clone(),
+                config.robots.clone(),
+            ),
             politeness: Politeness::new(config.politeness.max_concurrent_per_origin),
             honor_tokens: expand_honor_tokens(&config.crawlers),
             clock,
@@ -157,6 +167,8 @@ pub struct Judgement {
     pub decision: Decision,
     /// The `Crawl-delay` that applies to this crawler at this origin, already capped.
     pub crawl_delay: Option<Duration>,
+    /// tdmrep.json's rule for this path, decided with the response's header and meta.
+    pub tdm_file: TdmFileValue,
 }
 
 /// A fresh request id: UUIDv7, so ids sort by time.
@@ -196,7 +208,7 @@ pub async fn handle_plain(
 /// Stages 4 to 8 for one identified, parsed request: gather, decide, forward or block, record.
 pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
     let client_version = request.version();
-    let Judgement { mut decision, crawl_delay } = match judge(state, &exchange).await {
+    let Judgement { mut decision, crawl_delay, tdm_file } = match judge(state, &exchange).await {
         Ok(judgement) => judgement,
         Err(refused) => {
             let decision = network_policy_decision(refused.clone());
@@ -219,7 +231,7 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
     let response = match state.upstream.send(upstream_request).await {
-        Ok(response) if inspect_response_head(state, &exchange, response.headers(), &mut decision) => {
+        Ok(response) if inspect_response_head(state, &exchange, response.headers(), &tdm_file, &mut decision) => {
             // Withheld: the body is dropped unread and the crawler gets the block answer.
             drop(response);
             block_answer(state, &exchange, &decision)
@@ -314,7 +326,12 @@ fn is_loop<B>(request: &Request<B>) -> bool {
 /// gathering itself was refused because the network policy forbids the destination.
 pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement, String> {
     let profile = &exchange.profile;
-    let robots = state.robots.get(&exchange.target, &exchange.user_agent).await;
+    let (target, agent) = (&exchange.target, exchange.user_agent.as_str());
+    let (robots, ai_txt, tdmrep) = tokio::join!(
+        state.robots.get(target, agent),
+        state.files.ai_txt(target, agent),
+        state.files.tdmrep(target, agent)
+    );
     if let FetchOutcome::Refused { reason } = &robots.outcome {
         return Err(reason.clone());
     }
@@ -328,6 +345,15 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
         let embedded = robots.embedded.get(&robots.rules, &profile.token, state.config.signals.reading());
         findings.extend(embedded.findings(path, &robots.url, robots.sha256.as_deref()));
     }
+    let block_unreachable = state.config.policy.on_signal_unreachable == OnUnreachable::Block;
+    findings.extend(policy::findings::ai_txt_findings(
+        &ai_txt,
+        &crawler_tokens(state, profile),
+        path,
+        block_unreachable,
+    ));
+    let (tdm_file, tdm_findings) = policy::findings::tdm_file_value(&tdmrep, path, block_unreachable);
+    findings.extend(tdm_findings);
     let evidence = Evidence { findings, notes: exchange.notes.clone() };
     let mut decision = decide::decide(&crawler_of(state, profile), &evidence, Stage::Request);
     let crawl_delay = match robots.verdict {
@@ -338,7 +364,16 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
         }),
         _ => None,
     };
-    Ok(Judgement { decision, crawl_delay })
+    Ok(Judgement { decision, crawl_delay, tdm_file })
+}
+
+/// The robots tokens a crawler answers to: its own, then every honoured one.
+fn crawler_tokens<'a>(state: &'a ProxyState, profile: &'a CrawlerProfile) -> Vec<&'a str> {
+    let mut tokens = vec![profile.token.as_str()];
+    if let Some(honoured) = state.honor_tokens.get(&profile.name) {
+        tokens.extend(honoured.iter().map(String::as_str));
+    }
+    tokens
 }
 
 /// The crawler as the decision engine sees it.
@@ -352,17 +387,16 @@ fn inspect_response_head(
     state: &ProxyState,
     exchange: &Exchange,
     headers: &HeaderMap,
+    tdm_file: &TdmFileValue,
     decision: &mut Decision,
 ) -> bool {
     let profile = &exchange.profile;
-    let mut tokens: Vec<&str> = vec![profile.token.as_str()];
-    if let Some(honoured) = state.honor_tokens.get(&profile.name) {
-        tokens.extend(honoured.iter().map(String::as_str));
-    }
+    let tokens = crawler_tokens(state, profile);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let is_image = content_type.trim_start().to_ascii_lowercase().starts_with("image/");
     let url = exchange.target.to_string();
-    let findings = policy::findings::header_findings(headers, &url, &tokens, is_image, state.config.signals.reading());
+    let reading = state.config.signals.reading();
+    let findings = policy::findings::header_findings(headers, &url, &tokens, is_image, tdm_file, reading);
     if findings.is_empty() {
         return false;
     }

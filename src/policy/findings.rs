@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex};
 use http::HeaderMap;
 
 use crate::decide::{Effect, Finding, Purpose, Source};
+use crate::signals::ai_txt::AiTxt;
 use crate::signals::content_signal::{ContentSignal, ContentSignalRules};
 use crate::signals::content_usage::{ContentUsage, ContentUsageRules};
 use crate::signals::prefs::Prefs;
 use crate::signals::robots::RobotsTxt;
 use crate::signals::robots_tag::RobotsTag;
-use crate::signals::tdmrep::{TdmValue, combine};
+use crate::signals::tdmrep::{Carrier, TdmRepFile, TdmValue, combine};
+
+use super::files::{FileState, SiteFile};
 
 /// How signals are read where the standards leave a choice (`[signals]` in the config).
 #[derive(Debug, Clone, Copy, Default)]
@@ -123,6 +126,131 @@ pub fn prefs_findings(source: Source, prefs: Prefs, rule: &str, problems: &[Stri
     found
 }
 
+/// Purposes `ai.txt` speaks to (DESIGN §3: a Disallow concerns training).
+const AI_TXT_PURPOSES: [Purpose; 1] = [Purpose::AiTrain];
+/// Purposes a TDM reservation speaks to (search only in EU-strict reading).
+const TDM_PURPOSES: [Purpose; 3] = [Purpose::AiInput, Purpose::AiTrain, Purpose::Tdm];
+
+/// A policy file that could not be fetched: recorded as `unreachable`, or as a disallow of the
+/// file's purposes when `policy.on_signal_unreachable = "block"` (fail closed).
+fn unreachable_finding(source: Source, url: &str, reason: &str, purposes: &[Purpose], block: bool) -> Finding {
+    Finding {
+        source,
+        effect: if block { Effect::Disallow } else { Effect::Unreachable },
+        purposes: purposes.to_vec(),
+        rule: Some(format!("{url} unreachable: {reason}")),
+        line: None,
+        evidence: Some(url.to_string()),
+        evidence_sha256: None,
+        detail: block.then(|| "policy.on_signal_unreachable = \"block\"".to_string()),
+    }
+}
+
+/// The ai.txt findings for a request (before the fetch).
+pub fn ai_txt_findings(
+    file: &SiteFile<AiTxt>,
+    tokens: &[&str],
+    path_and_query: &str,
+    block_unreachable: bool,
+) -> Vec<Finding> {
+    match &file.state {
+        FileState::Absent { .. } => Vec::new(),
+        FileState::Unreachable { reason } => {
+            vec![unreachable_finding(Source::AiTxt, &file.url, reason, &AI_TXT_PURPOSES, block_unreachable)]
+        }
+        FileState::Found(ai_txt) => {
+            let matched = ai_txt.check(tokens, path_and_query);
+            let Some(rule) = matched.rule else { return Vec::new() };
+            let at =
+                Location { evidence: &file.url, sha256: file.sha256.as_deref(), line: Some(rule.line), detail: None };
+            let prefs = Prefs::UNKNOWN.with_all(&AI_TXT_PURPOSES, !matched.disallowed);
+            prefs_findings(Source::AiTxt, prefs, &rule.text(), &[], at)
+        }
+    }
+}
+
+/// The TDMRep file's say for a path, carried to the response stage where header and meta may
+/// override it (TDMRep precedence: file, then header, then meta).
+#[derive(Debug, Clone, Default)]
+pub struct TdmFileValue {
+    pub value: Option<TdmValue>,
+    pub url: String,
+    pub sha256: Option<String>,
+    pub line: Option<u32>,
+}
+
+/// What tdmrep.json says for a request: its first matching rule (carried forward), plus an
+/// `unreachable` finding when it could not be fetched.
+pub fn tdm_file_value(
+    file: &SiteFile<TdmRepFile>,
+    path_and_query: &str,
+    block_unreachable: bool,
+) -> (TdmFileValue, Vec<Finding>) {
+    let mut carried = TdmFileValue { url: file.url.clone(), sha256: file.sha256.clone(), ..TdmFileValue::default() };
+    match &file.state {
+        FileState::Absent { .. } => (carried, Vec::new()),
+        FileState::Unreachable { reason } => {
+            (carried, vec![unreachable_finding(Source::Tdmrep, &file.url, reason, &TDM_PURPOSES, block_unreachable)])
+        }
+        FileState::Found(tdmrep) => {
+            if let Some(rule) = tdmrep.lookup(path_and_query) {
+                carried.value = Some(rule.value.clone());
+                carried.line = Some(rule.line);
+            }
+            let problems: Vec<String> = tdmrep.problems.iter().map(|(line, p)| format!("line {line}: {p}")).collect();
+            let mut found = Vec::new();
+            if !tdmrep.valid {
+                let at = Location { evidence: &file.url, sha256: file.sha256.as_deref(), line: None, detail: None };
+                found.extend(prefs_findings(
+                    Source::Tdmrep,
+                    Prefs::UNKNOWN,
+                    "malformed tdmrep.json: no signal",
+                    &problems,
+                    at,
+                ));
+            }
+            (carried, found)
+        }
+    }
+}
+
+/// TDMRep after precedence (file → header → meta), cited at the carrier that decided.
+pub fn tdm_findings(
+    file: &TdmFileValue,
+    header: Option<&TdmValue>,
+    meta: Option<&TdmValue>,
+    url: &str,
+    reading: Reading,
+) -> Vec<Finding> {
+    let effective = combine(file.value.as_ref(), header, meta);
+    let Some(reserved) = effective.reservation else { return Vec::new() };
+    let value = if reserved { "1" } else { "0" };
+    let (rule, at) = match effective.reservation_from {
+        Some(Carrier::File) => (
+            format!("\"tdm-reservation\": {value}"),
+            Location {
+                evidence: &file.url,
+                sha256: file.sha256.as_deref(),
+                line: file.line,
+                detail: Some("tdmrep.json"),
+            },
+        ),
+        Some(Carrier::Meta) => (
+            format!("<meta name=\"tdm-reservation\" content=\"{value}\">"),
+            Location { evidence: url, sha256: None, line: None, detail: Some("HTML meta") },
+        ),
+        _ => (
+            format!("tdm-reservation: {value}"),
+            Location { evidence: url, sha256: None, line: None, detail: Some("response header") },
+        ),
+    };
+    let mut problems = Vec::new();
+    for carried in [header, meta].into_iter().flatten() {
+        problems.extend(carried.problems.iter().cloned());
+    }
+    prefs_findings(Source::Tdmrep, effective.prefs(reading.eu_strict), &rule, &problems, at)
+}
+
 /// The response-header signals: `X-Robots-Tag`, `Content-Usage`, `Content-Signal` and the TDMRep
 /// headers. `tokens` are the crawler's robots tokens (own first, then honoured).
 pub fn header_findings(
@@ -130,6 +258,7 @@ pub fn header_findings(
     url: &str,
     tokens: &[&str],
     is_image: bool,
+    tdm_file: &TdmFileValue,
     reading: Reading,
 ) -> Vec<Finding> {
     let values = |name: &str| -> Vec<String> {
@@ -170,13 +299,9 @@ pub fn header_findings(
         ));
     }
     let reservation = values("tdm-reservation");
-    if !reservation.is_empty() {
-        let header = TdmValue::from_headers(&reservation, values("tdm-policy"));
-        let effective = combine(None, Some(&header), None);
-        let rule = format!("tdm-reservation: {}", reservation.join(", "));
-        let prefs = effective.prefs(reading.eu_strict);
-        found.extend(prefs_findings(Source::Tdmrep, prefs, &rule, &header.problems, at("response header")));
-    }
+    let policy = values("tdm-policy");
+    let header = (!reservation.is_empty() || !policy.is_empty()).then(|| TdmValue::from_headers(&reservation, &policy));
+    found.extend(tdm_findings(tdm_file, header.as_ref(), None, url, reading));
     found
 }
 
@@ -205,37 +330,51 @@ mod tests {
     fn response_headers_map_to_the_design_table() {
         let reading = Reading::default();
         let h = headers(&[("x-robots-tag", "noai")]);
-        let found = header_findings(&h, "https://s/p", &["Bot"], false, reading);
+        let found = header_findings(&h, "https://s/p", &["Bot"], false, &TdmFileValue::default(), reading);
         assert_eq!(disallowed(&found, Source::XRobotsTag), [Purpose::AiInput, Purpose::AiTrain, Purpose::Tdm]);
 
         let h = headers(&[("x-robots-tag", "otherbot: noai")]);
-        assert!(header_findings(&h, "u", &["Bot"], false, reading).iter().all(|f| f.effect != Effect::Disallow));
+        assert!(
+            header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), reading)
+                .iter()
+                .all(|f| f.effect != Effect::Disallow)
+        );
         let h = headers(&[("x-robots-tag", "bot: noai")]);
-        assert!(!disallowed(&header_findings(&h, "u", &["Bot"], false, reading), Source::XRobotsTag).is_empty());
+        assert!(
+            !disallowed(
+                &header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), reading),
+                Source::XRobotsTag
+            )
+            .is_empty()
+        );
 
         let h = headers(&[("content-usage", "train-ai=n")]);
         assert_eq!(
-            disallowed(&header_findings(&h, "u", &["Bot"], false, reading), Source::ContentUsage),
+            disallowed(
+                &header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), reading),
+                Source::ContentUsage
+            ),
             [Purpose::AiTrain]
         );
         let h = headers(&[("content-signal", "search=yes, ai-input=no")]);
-        let found = header_findings(&h, "u", &["Bot"], false, reading);
+        let found = header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), reading);
         assert_eq!(disallowed(&found, Source::ContentSignal), [Purpose::AiInput]);
         assert!(found.iter().any(|f| f.effect == Effect::Allow && f.purposes == [Purpose::Search]));
 
         let h = headers(&[("tdm-reservation", "1")]);
-        let found = header_findings(&h, "u", &["Bot"], false, reading);
+        let found = header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), reading);
         assert_eq!(disallowed(&found, Source::Tdmrep), [Purpose::AiInput, Purpose::AiTrain, Purpose::Tdm]);
         let strict = Reading { eu_strict: true, ..reading };
         assert!(
-            disallowed(&header_findings(&h, "u", &["Bot"], false, strict), Source::Tdmrep).contains(&Purpose::Search)
+            disallowed(&header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), strict), Source::Tdmrep)
+                .contains(&Purpose::Search)
         );
     }
 
     #[test]
     fn unparseable_values_are_recorded_as_unknown() {
         let h = headers(&[("content-usage", "train-ai=n, (((")]);
-        let found = header_findings(&h, "u", &["Bot"], false, Reading::default());
+        let found = header_findings(&h, "u", &["Bot"], false, &TdmFileValue::default(), Reading::default());
         assert!(found.iter().all(|f| f.effect != Effect::Disallow), "any parse failure: all unknown");
         assert!(found.iter().any(|f| f.effect == Effect::Unknown));
     }

@@ -276,7 +276,7 @@ async fn route(
             response
         }
         // No robots.txt unless a test sets one: 404 means allow all (RFC 9309 §2.3.1.3).
-        "/robots.txt" => text(StatusCode::NOT_FOUND, "no robots.txt here"),
+        "/robots.txt" | "/ai.txt" | "/.well-known/tdmrep.json" => text(StatusCode::NOT_FOUND, "no such policy file"),
         _ => text(StatusCode::OK, &format!("ok {path}")),
     })
 }
