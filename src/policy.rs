@@ -6,6 +6,7 @@
 //! agent. Time comes from a [`Clock`] so cache expiry is tested without sleeping.
 
 pub mod fetch;
+pub mod files;
 pub mod findings;
 pub mod flight;
 pub mod politeness;
