@@ -37,6 +37,7 @@ pub struct Config {
     pub politeness: PolitenessConfig,
     pub signals: SignalsConfig,
     pub policy: PolicyConfig,
+    pub inspect: InspectConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -154,6 +155,23 @@ pub struct PolitenessConfig {
     pub max_concurrent_per_origin: usize,
 }
 
+/// Response inspection.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InspectConfig {
+    /// Scan the `<head>` of HTML responses for robots meta (`noai`) and TDMRep meta.
+    pub html: bool,
+    /// Decoded bytes of HTML read to find the end of `<head>`; the prefix is held, then released
+    /// or withheld, and the rest streams.
+    pub max_head_bytes: usize,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        Self { html: true, max_head_bytes: 256 * 1024 }
+    }
+}
+
 /// What happens when a policy source is unknown.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -236,6 +254,7 @@ impl Default for Config {
             politeness: PolitenessConfig::default(),
             signals: SignalsConfig::default(),
             policy: PolicyConfig::default(),
+            inspect: InspectConfig::default(),
             crawlers: Vec::new(),
         }
     }

@@ -14,6 +14,7 @@ pub mod connect;
 pub mod connector;
 pub mod forward;
 pub mod identify;
+pub mod inspect;
 pub mod listen;
 pub mod target;
 
@@ -231,12 +232,15 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
     let response = match state.upstream.send(upstream_request).await {
-        Ok(response) if inspect_response_head(state, &exchange, response.headers(), &tdm_file, &mut decision) => {
+        Ok(response) => match inspect_response(state, &exchange, response, &tdm_file, &mut decision).await {
+            Some(response) => deliver(response, &exchange, &decision, client_version),
             // Withheld: the body is dropped unread and the crawler gets the block answer.
-            drop(response);
-            block_answer(state, &exchange, &decision)
-        }
-        Ok(response) => deliver(response, &exchange, &decision, client_version),
+            None if decision.stops_request() => block_answer(state, &exchange, &decision),
+            None => {
+                let reason = "the origin's body failed before Consentry could inspect it";
+                answer::error(StatusCode::BAD_GATEWAY, &exchange.request_id, "upstream_failed", reason)
+            }
+        },
         Err(error) => {
             decision.notes.push(format!("upstream failed: {error}"));
             upstream_error_answer(&exchange, error)
@@ -381,28 +385,56 @@ fn crawler_of<'a>(state: &ProxyState, profile: &'a CrawlerProfile) -> Crawler<'a
     Crawler { name: &profile.name, purposes: &profile.purposes, mode: profile.mode.unwrap_or(state.config.proxy.mode) }
 }
 
-/// Stage 7 for the response head: the header signals, decided at stage `response` and folded into
-/// `decision`. Returns whether the body must be withheld.
-fn inspect_response_head(
+/// Stage 7: the response's signals (headers, and for HTML the `<head>` from a bounded prefix),
+/// decided at stage `response` and folded into `decision`. Returns the response to deliver (its
+/// body re-assembled from the held prefix and the rest), or `None` when it must be withheld.
+async fn inspect_response(
     state: &ProxyState,
     exchange: &Exchange,
-    headers: &HeaderMap,
+    response: Response<Incoming>,
     tdm_file: &TdmFileValue,
     decision: &mut Decision,
-) -> bool {
+) -> Option<Response<ProxyBody>> {
     let profile = &exchange.profile;
+    let (parts, body) = response.into_parts();
+    let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let content_type = header_text(header::CONTENT_TYPE);
+    let is_image = content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("image/"));
+    let (body, head) = if inspect::is_html(content_type) && head_can_matter(state, profile) {
+        let encoding = header_text(header::CONTENT_ENCODING);
+        match inspect::scan_head(body, encoding, state.config.inspect.max_head_bytes).await {
+            Ok(scanned) => {
+                decision.notes.extend(scanned.signals.problems.iter().map(|p| format!("HTML head scan: {p}")));
+                (scanned.body.boxed_unsync(), Some(scanned.signals))
+            }
+            Err(e) => {
+                // The origin broke off while we read the head: nothing is delivered.
+                decision.notes.push(format!("the origin's body failed during the head scan: {e}"));
+                return None;
+            }
+        }
+    } else {
+        (body.map_err(BoxError::from).boxed_unsync(), None)
+    };
     let tokens = crawler_tokens(state, profile);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let is_image = content_type.trim_start().to_ascii_lowercase().starts_with("image/");
     let url = exchange.target.to_string();
+    let metas = head.as_ref().map(|h| h.metas.as_slice());
     let reading = state.config.signals.reading();
-    let findings = policy::findings::header_findings(headers, &url, &tokens, is_image, tdm_file, reading);
-    if findings.is_empty() {
-        return false;
+    let response_signals = policy::findings::ResponseSignals { headers: &parts.headers, metas, is_image, tdm_file };
+    let findings = policy::findings::response_findings(&response_signals, &url, &tokens, reading);
+    if !findings.is_empty() {
+        let evidence = Evidence { findings, notes: Vec::new() };
+        decision.absorb_response(decide::decide(&crawler_of(state, profile), &evidence, Stage::Response));
     }
-    let evidence = Evidence { findings, notes: Vec::new() };
-    decision.absorb_response(decide::decide(&crawler_of(state, profile), &evidence, Stage::Response));
-    decision.stops_request()
+    if decision.stops_request() { None } else { Some(Response::from_parts(parts, body)) }
+}
+
+/// Whether `<head>` signals could change anything for this crawler: `noai` and TDMRep speak to
+/// AI and TDM purposes (and TDMRep to search in EU-strict reading); a pure search crawler's
+/// pages are not held back for a scan.
+fn head_can_matter(state: &ProxyState, profile: &CrawlerProfile) -> bool {
+    state.config.inspect.html
+        && (state.config.signals.eu_strict || profile.purposes.iter().any(|p| *p != decide::Purpose::Search))
 }
 
 /// The pacing interval for a `Crawl-delay` value, and a note when it was capped.
@@ -488,7 +520,7 @@ fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<R
 
 /// Stage 6 for an allowed request: the origin's response, cleaned, with Consentry's headers.
 fn deliver(
-    response: Response<Incoming>,
+    response: Response<ProxyBody>,
     exchange: &Exchange,
     decision: &Decision,
     client_version: Version,
@@ -499,7 +531,7 @@ fn deliver(
     forward::add_via(&mut parts.headers, origin_version);
     parts.headers.insert(answer::DECISION_HEADER, HeaderValue::from_static(decision.header_value()));
     parts.version = client_version;
-    let mut response = Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync());
+    let mut response = Response::from_parts(parts, body);
     answer::set_request_id(&mut response, &exchange.request_id);
     response
 }

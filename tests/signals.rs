@@ -149,3 +149,104 @@ async fn content_usage_in_robots_txt_follows_the_longest_path() {
     assert_eq!(res.status, 451);
     assert_eq!(res.json()["reasons"][0]["source"], "robots", "access rules come first");
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+#[tokio::test]
+async fn meta_noai_in_a_gzipped_html_head_withholds_the_page() {
+    let origin = TestOrigin::plain().await;
+    let page = format!(
+        "<!doctype html><html><head><title>Art</title>{}<meta name=\"robots\" content=\"noai, noimageai\"></head><body>{}</body></html>",
+        "<meta name=\"description\" content=\"x\">".repeat(200),
+        "painting ".repeat(20_000)
+    );
+    let compressed = gzip(page.as_bytes());
+    origin.set(
+        "/art",
+        Canned::body(compressed.clone())
+            .with_header("content-type", "text/html; charset=utf-8")
+            .with_header("content-encoding", "gzip"),
+    );
+    let proxy = TestProxy::loopback(CRAWLERS);
+    let res = get(&proxy, "plaintrainer", &origin.url("/art")).await;
+    assert_eq!(res.status, 451);
+    let body = res.json();
+    assert_eq!(body["stage"], "response");
+    assert_eq!(body["reasons"][0]["source"], "meta-robots");
+    assert_eq!(body["reasons"][0]["rule"], "<meta name=\"robots\" content=\"noai, noimageai\">");
+
+    // A search crawler gets the page, byte-identical and still compressed.
+    let res =
+        curl(&["-x", &proxy.url(), "-U", "searcher:pw", "-H", "Accept-Encoding: gzip", &origin.url("/art")]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, compressed);
+}
+
+#[tokio::test]
+async fn ai_txt_disallows_training_on_matching_files() {
+    let origin = TestOrigin::plain().await;
+    origin.set("/ai.txt", Canned::body(shared_example("spawning-ai.txt")));
+    let proxy = TestProxy::loopback(CRAWLERS);
+    let res = get(&proxy, "plaintrainer", &origin.url("/papers/thesis.pdf")).await;
+    assert_eq!(res.status, 451, "{}", res.text());
+    let reason = &res.json()["reasons"][0];
+    assert_eq!(reason["source"], "ai-txt");
+    assert_eq!(reason["rule"], "Disallow: *.pdf");
+    assert_eq!(reason["evidence"], origin.url("/ai.txt"));
+    assert_eq!(origin.hits("/papers/thesis.pdf"), 0, "ai.txt decides before the fetch");
+    assert_eq!(get(&proxy, "searcher", &origin.url("/papers/thesis.pdf")).await.status, 200);
+    assert_eq!(get(&proxy, "rag", &origin.url("/papers/thesis.pdf")).await.status, 200, "ai.txt speaks to training");
+}
+
+#[tokio::test]
+async fn tdmrep_file_header_and_meta_follow_tdmrep_precedence() {
+    let origin = TestOrigin::plain().await;
+    origin.set("/.well-known/tdmrep.json", Canned::body(shared_example("tdmrep-multi.json")));
+    origin
+        .set("/directory-a/page", Canned::body("<p>reserved by the file</p>").with_header("content-type", "text/html"));
+    origin.set("/directory-a/lifted", Canned::body("lifted").with_header("tdm-reservation", "0"));
+    origin.set(
+        "/directory-a/meta",
+        Canned::body("<html><head><meta name=\"tdm-reservation\" content=\"1\"></head><body>x</body></html>")
+            .with_header("content-type", "text/html")
+            .with_header("tdm-reservation", "0"),
+    );
+    let proxy = TestProxy::loopback(CRAWLERS);
+    let res = get(&proxy, "miner", &origin.url("/directory-a/page")).await;
+    assert_eq!(res.status, 451);
+    let reason = &res.json()["reasons"][0];
+    assert_eq!(reason["source"], "tdmrep");
+    assert_eq!(reason["evidence"], origin.url("/.well-known/tdmrep.json"));
+    assert_eq!(
+        get(&proxy, "miner", &origin.url("/directory-a/lifted")).await.status,
+        200,
+        "header 0 overrides the file"
+    );
+    let res = get(&proxy, "miner", &origin.url("/directory-a/meta")).await;
+    assert_eq!(res.status, 451, "meta 1 overrides header 0");
+    assert_eq!(res.json()["reasons"][0]["detail"], "HTML meta");
+    assert_eq!(get(&proxy, "miner", &origin.url("/elsewhere")).await.status, 200, "no rule matches");
+    assert_eq!(get(&proxy, "searcher", &origin.url("/directory-a/page")).await.status, 200);
+}
+
+#[tokio::test]
+async fn unreachable_ai_policy_files_are_recorded_or_block_when_configured() {
+    let origin = TestOrigin::plain().await;
+    origin.set("/ai.txt", Canned::status(503));
+    let proxy = TestProxy::loopback(CRAWLERS);
+    let res = get(&proxy, "plaintrainer", &origin.url("/a")).await;
+    assert_eq!(res.status, 200, "on_signal_unreachable = allow (default)");
+
+    let proxy = TestProxy::loopback(&format!("{CRAWLERS}\n[policy]\non_signal_unreachable = \"block\"\n"));
+    let res = get(&proxy, "plaintrainer", &origin.url("/a")).await;
+    assert_eq!(res.status, 451);
+    let reason = &res.json()["reasons"][0];
+    assert_eq!(reason["source"], "ai-txt");
+    assert!(reason["rule"].as_str().is_some_and(|r| r.contains("unreachable")), "{reason}");
+    assert_eq!(get(&proxy, "searcher", &origin.url("/a")).await.status, 200, "ai.txt does not concern search");
+}

@@ -251,16 +251,23 @@ pub fn tdm_findings(
     prefs_findings(Source::Tdmrep, effective.prefs(reading.eu_strict), &rule, &problems, at)
 }
 
-/// The response-header signals: `X-Robots-Tag`, `Content-Usage`, `Content-Signal` and the TDMRep
-/// headers. `tokens` are the crawler's robots tokens (own first, then honoured).
-pub fn header_findings(
-    headers: &HeaderMap,
-    url: &str,
-    tokens: &[&str],
-    is_image: bool,
-    tdm_file: &TdmFileValue,
-    reading: Reading,
-) -> Vec<Finding> {
+/// What a response carries that may hold signals.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseSignals<'a> {
+    pub headers: &'a HeaderMap,
+    /// `<meta name content>` pairs of the HTML `<head>` (name lower-cased), when it was scanned.
+    pub metas: Option<&'a [(String, String)]>,
+    /// `noimageai` counts for images only.
+    pub is_image: bool,
+    /// tdmrep.json's rule for this path (TDMRep precedence: file, then header, then meta).
+    pub tdm_file: &'a TdmFileValue,
+}
+
+/// The response's signals: `X-Robots-Tag`, `Content-Usage`, `Content-Signal` headers, robots meta
+/// tags (`noai`, `noimageai`), and TDMRep across file, header and meta. `tokens` are the
+/// crawler's robots tokens (own first, then honoured).
+pub fn response_findings(response: &ResponseSignals<'_>, url: &str, tokens: &[&str], reading: Reading) -> Vec<Finding> {
+    let headers = response.headers;
     let values = |name: &str| -> Vec<String> {
         headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
     };
@@ -270,11 +277,11 @@ pub fn header_findings(
     let robots_tag_lines = values("x-robots-tag");
     if !robots_tag_lines.is_empty() {
         let tag = RobotsTag::parse_header(&robots_tag_lines);
-        let matched = tag.evaluate(tokens, is_image);
+        let matched = tag.evaluate(tokens, response.is_image);
         let rule = format!("X-Robots-Tag: {}", robots_tag_lines.join(", "));
         found.extend(prefs_findings(Source::XRobotsTag, matched.prefs, &rule, &tag.problems, at("response header")));
     }
-    let usage_lines = headers.get_all("content-usage").iter().map(|v| v.as_bytes().to_vec()).collect::<Vec<_>>();
+    let usage_lines: Vec<Vec<u8>> = headers.get_all("content-usage").iter().map(|v| v.as_bytes().to_vec()).collect();
     if !usage_lines.is_empty() {
         let usage = ContentUsage::parse_field_lines(&usage_lines, reading.aipref_legacy);
         let rule = format!("Content-Usage: {}", usage.raw);
@@ -298,17 +305,56 @@ pub fn header_findings(
             at("response header"),
         ));
     }
+    let metas = response.metas.unwrap_or(&[]);
+    found.extend(meta_robots_findings(metas, url, tokens, response.is_image));
+
     let reservation = values("tdm-reservation");
     let policy = values("tdm-policy");
     let header = (!reservation.is_empty() || !policy.is_empty()).then(|| TdmValue::from_headers(&reservation, &policy));
-    found.extend(tdm_findings(tdm_file, header.as_ref(), None, url, reading));
+    let meta_value = |name: &str| metas.iter().find(|(n, _)| n == name).map(|(_, content)| content.as_str());
+    let meta = match (meta_value("tdm-reservation"), meta_value("tdm-policy")) {
+        (None, None) => None,
+        (reservation, policy) => Some(TdmValue::from_meta(reservation, policy)),
+    };
+    found.extend(tdm_findings(response.tdm_file, header.as_ref(), meta.as_ref(), url, reading));
     found
+}
+
+/// `<meta name="robots">` and `<meta name="<token>">` with `noai` / `noimageai`.
+fn meta_robots_findings(metas: &[(String, String)], url: &str, tokens: &[&str], is_image: bool) -> Vec<Finding> {
+    let relevant: Vec<(&str, &str)> = metas
+        .iter()
+        .filter(|(name, _)| name == "robots" || tokens.iter().any(|t| t.eq_ignore_ascii_case(name)))
+        .map(|(name, content)| (name.as_str(), content.as_str()))
+        .collect();
+    if relevant.is_empty() {
+        return Vec::new();
+    }
+    let tag = RobotsTag::parse_meta(relevant.iter().copied());
+    let matched = tag.evaluate(tokens, is_image);
+    let Some(directive) = matched.directives.first() else { return Vec::new() };
+    let (name, content) = relevant.get(directive.source).copied().unwrap_or(("robots", ""));
+    let rule = format!("<meta name=\"{name}\" content=\"{content}\">");
+    let at = Location { evidence: url, sha256: None, line: None, detail: Some("HTML <head>") };
+    prefs_findings(Source::MetaRobots, matched.prefs, &rule, &tag.problems, at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    fn header_findings(
+        h: &HeaderMap,
+        url: &str,
+        tokens: &[&str],
+        is_image: bool,
+        tdm: &TdmFileValue,
+        reading: Reading,
+    ) -> Vec<Finding> {
+        let signals = ResponseSignals { headers: h, metas: None, is_image, tdm_file: tdm };
+        response_findings(&signals, url, tokens, reading)
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -392,5 +438,56 @@ mod tests {
         let found = signals.findings("/public/x", "https://s/robots.txt", None);
         assert!(disallowed(&found, Source::ContentUsage).is_empty(), "the longer /public/ rule allows");
         assert!(Arc::ptr_eq(&signals, &memo.get(&rules, "BOT", Reading::default())), "parsed once per token");
+    }
+}
+
+#[cfg(test)]
+mod head_tests {
+    use super::*;
+
+    fn metas(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, c)| (n.to_string(), c.to_string())).collect()
+    }
+
+    fn findings(metas: &[(String, String)], headers: &HeaderMap, file: &TdmFileValue) -> Vec<Finding> {
+        let signals = ResponseSignals { headers, metas: Some(metas), is_image: false, tdm_file: file };
+        response_findings(&signals, "https://s/p", &["Bot", "GPTBot"], Reading::default())
+    }
+
+    fn blocked_by(found: &[Finding], source: Source) -> bool {
+        found.iter().any(|f| f.source == source && f.effect == Effect::Disallow)
+    }
+
+    #[test]
+    fn meta_noai_applies_globally_and_per_token() {
+        let none = HeaderMap::new();
+        let file = TdmFileValue::default();
+        assert!(blocked_by(&findings(&metas(&[("robots", "noai")]), &none, &file), Source::MetaRobots));
+        assert!(blocked_by(&findings(&metas(&[("gptbot", "noai")]), &none, &file), Source::MetaRobots));
+        assert!(!blocked_by(&findings(&metas(&[("otherbot", "noai")]), &none, &file), Source::MetaRobots));
+        assert!(!blocked_by(&findings(&metas(&[("robots", "noindex")]), &none, &file), Source::MetaRobots));
+        let found = findings(&metas(&[("robots", "noai")]), &none, &file);
+        assert_eq!(found[0].rule.as_deref(), Some("<meta name=\"robots\" content=\"noai\">"));
+    }
+
+    #[test]
+    fn tdmrep_precedence_is_file_then_header_then_meta() {
+        let reserved_file = TdmFileValue {
+            value: Some(TdmValue { reservation: Some(true), ..TdmValue::default() }),
+            url: "https://s/.well-known/tdmrep.json".into(),
+            sha256: Some("ab".into()),
+            line: Some(3),
+        };
+        let none = HeaderMap::new();
+        let found = findings(&[], &none, &reserved_file);
+        assert!(blocked_by(&found, Source::Tdmrep), "the file alone reserves");
+        assert_eq!(found[0].line, Some(3));
+        let mut header0 = HeaderMap::new();
+        header0.insert("tdm-reservation", http::HeaderValue::from_static("0"));
+        assert!(!blocked_by(&findings(&[], &header0, &reserved_file), Source::Tdmrep), "header overrides file");
+        let meta1 = metas(&[("tdm-reservation", "1")]);
+        let found = findings(&meta1, &header0, &reserved_file);
+        assert!(blocked_by(&found, Source::Tdmrep), "meta overrides header");
+        assert_eq!(found[0].detail.as_deref(), Some("HTML meta"));
     }
 }
