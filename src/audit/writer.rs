@@ -67,6 +67,8 @@ impl AuditLog {
 async fn write_batches(store: AuditStore, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        metrics::gauge!("consentry_audit_queue_depth").set(jobs.len() as f64);
+        metrics::histogram!("consentry_audit_batch_records").record(batch.len() as f64);
         commit_until_settled(&store, &mut batch).await;
         batch.clear();
     }

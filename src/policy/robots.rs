@@ -123,13 +123,19 @@ impl RobotsCache {
         let cached = self.flights.cached(&key);
         match cached {
             Some(policy) if now < policy.expires_at => {
+                metrics::counter!("consentry_policy_cache_total", "file" => "robots.txt", "result" => "hit")
+                    .increment(1);
                 if now >= policy.refresh_at {
                     // Refresh in the background; this request uses the copy still in force.
                     drop(self.fetch_shared(&key, user_agent, Some(policy.clone())));
                 }
                 policy
             }
-            previous => self.fetch_shared(&key, user_agent, previous).await,
+            previous => {
+                metrics::counter!("consentry_policy_cache_total", "file" => "robots.txt", "result" => "miss")
+                    .increment(1);
+                self.fetch_shared(&key, user_agent, previous).await
+            }
         }
     }
 

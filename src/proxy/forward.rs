@@ -69,6 +69,14 @@ impl Upstream {
 
     /// Sends `request` (absolute URI) and waits for the response head.
     pub async fn send(&self, request: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+        let started = std::time::Instant::now();
+        let result = self.send_timed(request).await;
+        let outcome = if result.is_ok() { "response" } else { "error" };
+        metrics::histogram!("consentry_upstream_seconds", "outcome" => outcome).record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send_timed(&self, request: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(format!(
                 "the origin sent no response head within {:?}",
