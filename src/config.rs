@@ -235,6 +235,19 @@ pub struct CrawlerProfile {
     /// Overrides `proxy.mode` for this crawler.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// RSL licences this crawler holds: a held licence satisfies a licence-required usage, and
+    /// requests under it are forwarded with `Authorization: License <token>`.
+    #[serde(default)]
+    pub licenses: Vec<HeldLicense>,
+}
+
+/// An RSL licence held by a crawler: the licence document's URL and the token the licence
+/// server issued.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldLicense {
+    pub url: String,
+    pub token: String,
 }
 
 // === defaults ===
@@ -345,6 +358,7 @@ impl CrawlerProfile {
             purposes: vec![Purpose::AiTrain],
             honor_tokens: vec!["@ai-training".into()],
             mode: None,
+            licenses: Vec::new(),
         }
     }
 
@@ -574,6 +588,17 @@ impl Config {
                 && (agent.is_empty() || http::HeaderValue::from_str(agent).is_err())
             {
                 p.add(&key("user_agent"), "must be a non-empty, printable header value".into());
+            }
+            for (j, held) in crawler.licenses.iter().enumerate() {
+                if !(held.url.starts_with("https://") || held.url.starts_with("http://")) {
+                    p.add(
+                        &format!("crawlers[{i}].licenses[{j}].url"),
+                        format!("must be an http(s) URL, got {:?}", held.url),
+                    );
+                }
+                if held.token.is_empty() || http::HeaderValue::from_str(&format!("License {}", held.token)).is_err() {
+                    p.add(&format!("crawlers[{i}].licenses[{j}].token"), "must be a non-empty, printable token".into());
+                }
             }
             for (j, token) in crawler.honor_tokens.iter().enumerate() {
                 let list = token.strip_prefix('@');

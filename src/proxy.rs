@@ -170,6 +170,8 @@ pub struct Judgement {
     pub crawl_delay: Option<Duration>,
     /// tdmrep.json's rule for this path, decided with the response's header and meta.
     pub tdm_file: TdmFileValue,
+    /// The RSL licence token to present (`Authorization: License …`), when a held licence applies.
+    pub license_token: Option<String>,
 }
 
 /// A fresh request id: UUIDv7, so ids sort by time.
@@ -209,7 +211,7 @@ pub async fn handle_plain(
 /// Stages 4 to 8 for one identified, parsed request: gather, decide, forward or block, record.
 pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<Incoming>) -> Response<ProxyBody> {
     let client_version = request.version();
-    let Judgement { mut decision, crawl_delay, tdm_file } = match judge(state, &exchange).await {
+    let Judgement { mut decision, crawl_delay, tdm_file, license_token } = match judge(state, &exchange).await {
         Ok(judgement) => judgement,
         Err(refused) => {
             let decision = network_policy_decision(refused.clone());
@@ -227,7 +229,7 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         decision.notes.push(format!("crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"));
     }
     let _in_flight = state.politeness.enter(&origin).await;
-    let upstream_request = match upstream_request(&exchange, request) {
+    let upstream_request = match upstream_request(&exchange, request, license_token.as_deref()) {
         Ok(request) => request,
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
@@ -358,6 +360,14 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     ));
     let (tdm_file, tdm_findings) = policy::findings::tdm_file_value(&tdmrep, path, block_unreachable);
     findings.extend(tdm_findings);
+    let mut license_token = None;
+    if robots.verdict == SiteVerdict::Rules {
+        let licenses = robots_license_urls(&robots.rules, &profile.token);
+        let url = exchange.target.to_string();
+        let (rsl_findings, token) = rsl_evidence(state, profile, &licenses, &url, agent, "robots.txt License").await;
+        findings.extend(rsl_findings);
+        license_token = token;
+    }
     let evidence = Evidence { findings, notes: exchange.notes.clone() };
     let mut decision = decide::decide(&crawler_of(state, profile), &evidence, Stage::Request);
     let crawl_delay = match robots.verdict {
@@ -368,7 +378,48 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
         }),
         _ => None,
     };
-    Ok(Judgement { decision, crawl_delay, tdm_file })
+    if license_token.is_some() {
+        decision.notes.push("an RSL licence this crawler holds applies: sent as Authorization: License".into());
+    }
+    Ok(Judgement { decision, crawl_delay, tdm_file, license_token })
+}
+
+/// Most RSL licence documents read for one request (robots.txt or `Link` may name several).
+const MAX_LICENSES: usize = 4;
+
+/// The RSL licence URLs robots.txt names for this crawler (its group's `License:` lines replace
+/// the global ones).
+fn robots_license_urls(rules: &crate::signals::robots::RobotsTxt, token: &str) -> Vec<String> {
+    let pick = |lines: Vec<crate::signals::robots::ExtensionLine>| -> Vec<(String, u32)> {
+        lines.into_iter().filter(|l| l.key.eq_ignore_ascii_case("license")).map(|l| (l.value, l.line)).collect()
+    };
+    let global = pick(rules.global_extensions().to_vec());
+    let group = pick(rules.group_extensions(token));
+    let refs = crate::signals::rsl::robots_licenses(global, group);
+    refs.licenses.into_iter().map(|l| l.url).take(MAX_LICENSES).collect()
+}
+
+/// Reads the named RSL licence documents (cached, single-flight) and judges `url` under each.
+/// Returns the findings and, when a held licence is needed and held, its token.
+async fn rsl_evidence(
+    state: &ProxyState,
+    profile: &CrawlerProfile,
+    licenses: &[String],
+    url: &str,
+    user_agent: &str,
+    announced: &str,
+) -> (Vec<decide::Finding>, Option<String>) {
+    let documents = futures_util::future::join_all(licenses.iter().map(|l| state.files.rsl(l, user_agent))).await;
+    let mut findings = Vec::new();
+    let mut token = None;
+    for document in documents {
+        let held = profile.licenses.iter().find(|held| held.url == document.url);
+        findings.extend(policy::findings::rsl_findings(&document, url, held.is_some(), announced));
+        if let Some(held) = held {
+            token = Some(held.token.clone());
+        }
+    }
+    (findings, token)
 }
 
 /// The robots tokens a crawler answers to: its own, then every honoured one.
@@ -421,12 +472,66 @@ async fn inspect_response(
     let metas = head.as_ref().map(|h| h.metas.as_slice());
     let reading = state.config.signals.reading();
     let response_signals = policy::findings::ResponseSignals { headers: &parts.headers, metas, is_image, tdm_file };
-    let findings = policy::findings::response_findings(&response_signals, &url, &tokens, reading);
+    let mut findings = policy::findings::response_findings(&response_signals, &url, &tokens, reading);
+    findings.extend(response_license_findings(state, exchange, &parts, head.as_ref()).await);
     if !findings.is_empty() {
         let evidence = Evidence { findings, notes: Vec::new() };
         decision.absorb_response(decide::decide(&crawler_of(state, profile), &evidence, Stage::Response));
     }
     if decision.stops_request() { None } else { Some(Response::from_parts(parts, body)) }
+}
+
+/// RSL in the response: licence documents announced by `Link: <…>; rel="license";
+/// type="application/rsl+xml"` (or `<link rel="license">` in the head) are read and judged, and a
+/// `401`/`402` with `WWW-Authenticate: License` is recorded.
+async fn response_license_findings(
+    state: &ProxyState,
+    exchange: &Exchange,
+    parts: &http::response::Parts,
+    head: Option<&inspect::HeadSignals>,
+) -> Vec<decide::Finding> {
+    let link_lines: Vec<String> = parts
+        .headers
+        .get_all(header::LINK)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let (links, _problems) = crate::signals::rsl::license_links(&link_lines);
+    let origin = exchange.target.origin();
+    let absolute = |href: &str| if href.starts_with('/') { format!("{origin}{href}") } else { href.to_string() };
+    let mut urls: Vec<String> = links.iter().map(|l| absolute(&l.url)).collect();
+    if let Some(head) = head {
+        let rsl_type = |t: &Option<String>| t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("application/rsl+xml"));
+        urls.extend(head.license_links.iter().filter(|(_, t)| rsl_type(t)).map(|(href, _)| absolute(href)));
+    }
+    urls.retain(|u| u.starts_with("http://") || u.starts_with("https://"));
+    urls.dedup();
+    urls.truncate(MAX_LICENSES);
+    let url = exchange.target.to_string();
+    let (mut findings, _token) =
+        rsl_evidence(state, &exchange.profile, &urls, &url, &exchange.user_agent, "response Link").await;
+    let status = parts.status.as_u16();
+    if status == 401 || status == 402 {
+        let challenges: Vec<String> = parts
+            .headers
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        if let Some(challenge) = crate::signals::rsl::license_challenge(&challenges) {
+            findings.push(decide::Finding {
+                source: decide::Source::Rsl,
+                effect: Effect::Unknown,
+                purposes: Vec::new(),
+                rule: Some(format!("{status} WWW-Authenticate: {}", challenge.raw)),
+                line: None,
+                evidence: Some(url.clone()),
+                evidence_sha256: None,
+                detail: Some("the origin asks for an RSL licence token".into()),
+            });
+        }
+    }
+    findings
 }
 
 /// Whether `<head>` signals could change anything for this crawler: `noai` and TDMRep speak to
@@ -501,7 +606,11 @@ pub fn network_policy_decision(reason: String) -> Decision {
 
 /// Builds the request sent to the origin: absolute URI, no hop-by-hop fields, `Host` from the
 /// target, the profile's user agent, `Via`, and the body streamed through.
-fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<Request<ProxyBody>, String> {
+fn upstream_request(
+    exchange: &Exchange,
+    request: Request<Incoming>,
+    license_token: Option<&str>,
+) -> Result<Request<ProxyBody>, String> {
     let (mut parts, body) = request.into_parts();
     parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
     let received_version = parts.version;
@@ -513,6 +622,11 @@ fn upstream_request(exchange: &Exchange, request: Request<Incoming>) -> Result<R
     if let Some(agent) = &exchange.profile.user_agent {
         let value = HeaderValue::from_str(agent).map_err(|_| "the profile's user_agent is not a valid header value")?;
         headers.insert(header::USER_AGENT, value);
+    }
+    if let Some(token) = license_token {
+        let value = HeaderValue::from_str(&format!("License {token}"))
+            .map_err(|_| "the held RSL licence token is not a valid header value")?;
+        headers.insert(header::AUTHORIZATION, value);
     }
     forward::add_via(headers, received_version);
     Ok(Request::from_parts(parts, body.map_err(BoxError::from).boxed_unsync()))

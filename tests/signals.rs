@@ -250,3 +250,72 @@ async fn unreachable_ai_policy_files_are_recorded_or_block_when_configured() {
     assert!(reason["rule"].as_str().is_some_and(|r| r.contains("unreachable")), "{reason}");
     assert_eq!(get(&proxy, "searcher", &origin.url("/a")).await.status, 200, "ai.txt does not concern search");
 }
+
+const RSL_DOC: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rsl xmlns="https://rslstandard.org/rsl">
+  <content url="/">
+    <license>
+      <permits type="usage">search ai-input</permits>
+      <prohibits type="usage">ai-train</prohibits>
+    </license>
+  </content>
+  <content url="/paid/" server="https://licensing.example">
+    <license>
+      <permits type="usage">search ai-input</permits>
+      <payment type="subscription"/>
+    </license>
+  </content>
+</rsl>
+"#;
+
+#[tokio::test]
+async fn rsl_licences_in_robots_txt_are_read_and_held_licences_are_presented() {
+    let origin = TestOrigin::plain().await;
+    let license_url = origin.url("/license.xml");
+    origin.robots(&format!("License: {license_url}\n\nUser-agent: *\nAllow: /\n"));
+    origin.set("/license.xml", Canned::body(RSL_DOC).with_header("content-type", "application/rsl+xml"));
+    let licensed = format!(
+        "\n[[crawlers]]\nname = \"licensed\"\npassword = \"pw\"\ntoken = \"LicensedBot\"\npurposes = [\"ai-input\"]\nlicenses = [{{ url = \"{license_url}\", token = \"tok-123\" }}]\n"
+    );
+    let proxy = TestProxy::loopback(&format!("{CRAWLERS}{licensed}"));
+
+    let res = get(&proxy, "plaintrainer", &origin.url("/story")).await;
+    assert_eq!(res.status, 451, "{}", res.text());
+    let reason = &res.json()["reasons"][0];
+    assert_eq!(reason["source"], "rsl");
+    assert_eq!(reason["purpose"], "ai-train");
+    assert_eq!(reason["evidence"], license_url);
+    assert_eq!(origin.hits("/story"), 0);
+    assert_eq!(get(&proxy, "searcher", &origin.url("/story")).await.status, 200);
+    assert_eq!(get(&proxy, "rag", &origin.url("/story")).await.status, 200, "ai-input permitted on /");
+
+    let res = get(&proxy, "rag", &origin.url("/paid/report")).await;
+    assert_eq!(res.status, 451, "a licence server: a token is required");
+    assert_eq!(origin.hits("/paid/report"), 0);
+    let res = get(&proxy, "licensed", &origin.url("/paid/report")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(origin.last("/paid/report").header("authorization").as_deref(), Some("License tok-123"));
+    assert_eq!(origin.hits("/license.xml"), 1, "the licence document is fetched once and cached");
+}
+
+#[tokio::test]
+async fn rsl_link_headers_withhold_and_licence_challenges_pass_through() {
+    let origin = TestOrigin::plain().await;
+    let license_url = origin.url("/license.xml");
+    origin.set("/license.xml", Canned::body(RSL_DOC));
+    origin.set(
+        "/story",
+        Canned::body("story")
+            .with_header("link", &format!("<{license_url}>; rel=\"license\"; type=\"application/rsl+xml\"")),
+    );
+    origin.set("/locked", Canned::status(402).with_header("www-authenticate", "License error=\"invalid_token\""));
+    let proxy = TestProxy::loopback(CRAWLERS);
+    let res = get(&proxy, "plaintrainer", &origin.url("/story")).await;
+    assert_eq!(res.status, 451);
+    let body = res.json();
+    assert_eq!(body["stage"], "response");
+    assert_eq!(body["reasons"][0]["source"], "rsl");
+    assert_eq!(get(&proxy, "searcher", &origin.url("/story")).await.status, 200);
+    let res = get(&proxy, "searcher", &origin.url("/locked")).await;
+    assert_eq!(res.status, 402, "the origin's licence challenge reaches the crawler");
+}

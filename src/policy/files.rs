@@ -1,4 +1,5 @@
-//! Per-origin AI policy files: `/ai.txt` (Spawning) and `/.well-known/tdmrep.json` (TDMRep).
+//! AI policy files: per origin `/ai.txt` (Spawning) and `/.well-known/tdmrep.json` (TDMRep), and
+//! RSL licence documents by URL.
 //!
 //! Fetched, cached and single-flighted like robots.txt, through the same upstream client. A 4xx
 //! means the site publishes no such file (no signal); 5xx, timeouts and network failures are
@@ -17,6 +18,7 @@ use super::flight::FlightCache;
 use crate::config::RobotsConfig;
 use crate::proxy::target::Target;
 use crate::signals::ai_txt::AiTxt;
+use crate::signals::rsl::RslDocument;
 use crate::signals::tdmrep::TdmRepFile;
 
 /// Bytes of an ai.txt or tdmrep.json that are read (both are small in practice).
@@ -55,13 +57,15 @@ pub struct SiteFiles {
     config: RobotsConfig,
     ai_txt: Arc<FlightCache<SiteFile<AiTxt>>>,
     tdmrep: Arc<FlightCache<SiteFile<TdmRepFile>>>,
+    rsl: Arc<FlightCache<SiteFile<RslDocument>>>,
 }
 
 impl SiteFiles {
     pub fn new(fetcher: Fetcher, clock: Arc<dyn Clock>, config: RobotsConfig) -> Arc<Self> {
         let ai_txt = FlightCache::new(bounded_cache(&config));
         let tdmrep = FlightCache::new(bounded_cache(&config));
-        Arc::new(Self { ai_txt, tdmrep, fetcher, clock, config })
+        let rsl = FlightCache::new(bounded_cache(&config));
+        Arc::new(Self { ai_txt, tdmrep, rsl, fetcher, clock, config })
     }
 
     /// The origin's `/ai.txt`.
@@ -74,6 +78,11 @@ impl SiteFiles {
         self.get(&self.tdmrep, target, "/.well-known/tdmrep.json", user_agent, TdmRepFile::parse).await
     }
 
+    /// An RSL licence document, by its URL (named in robots.txt `License:` or a `Link` header).
+    pub async fn rsl(self: &Arc<Self>, url: &str, user_agent: &str) -> Arc<SiteFile<RslDocument>> {
+        self.get_url(&self.rsl, url.to_string(), user_agent, |body| RslDocument::parse(body, false)).await
+    }
+
     async fn get<T: Send + Sync + 'static>(
         self: &Arc<Self>,
         cache: &Arc<FlightCache<SiteFile<T>>>,
@@ -82,7 +91,16 @@ impl SiteFiles {
         user_agent: &str,
         parse: fn(&[u8]) -> T,
     ) -> Arc<SiteFile<T>> {
-        let url = format!("{}{path}", target.origin());
+        self.get_url(cache, format!("{}{path}", target.origin()), user_agent, parse).await
+    }
+
+    async fn get_url<T: Send + Sync + 'static>(
+        self: &Arc<Self>,
+        cache: &Arc<FlightCache<SiteFile<T>>>,
+        url: String,
+        user_agent: &str,
+        parse: fn(&[u8]) -> T,
+    ) -> Arc<SiteFile<T>> {
         if let Some(file) = cache.cached(&url)
             && self.clock.now() < file.expires_at
         {
@@ -145,5 +163,11 @@ fn bounded_cache<T: Send + Sync + 'static>(config: &RobotsConfig) -> moka::sync:
 }
 
 fn file_label(url: &str) -> &'static str {
-    if url.ends_with("/ai.txt") { "ai.txt" } else { "tdmrep.json" }
+    if url.ends_with("/ai.txt") {
+        "ai.txt"
+    } else if url.ends_with("/.well-known/tdmrep.json") {
+        "tdmrep.json"
+    } else {
+        "rsl"
+    }
 }

@@ -17,6 +17,7 @@ use crate::signals::content_usage::{ContentUsage, ContentUsageRules};
 use crate::signals::prefs::Prefs;
 use crate::signals::robots::RobotsTxt;
 use crate::signals::robots_tag::RobotsTag;
+use crate::signals::rsl::RslDocument;
 use crate::signals::tdmrep::{Carrier, TdmRepFile, TdmValue, combine};
 
 use super::files::{FileState, SiteFile};
@@ -165,6 +166,45 @@ pub fn ai_txt_findings(
                 Location { evidence: &file.url, sha256: file.sha256.as_deref(), line: Some(rule.line), detail: None };
             let prefs = Prefs::UNKNOWN.with_all(&AI_TXT_PURPOSES, !matched.disallowed);
             prefs_findings(Source::AiTxt, prefs, &rule.text(), &[], at)
+        }
+    }
+}
+
+/// What one RSL licence document says for `request_url`: a `disallow` for every purpose it
+/// prohibits, does not permit, or requires a licence for that the crawler does not hold. An
+/// unreachable or invalid document grants nothing and is recorded.
+pub fn rsl_findings(
+    doc: &SiteFile<RslDocument>,
+    request_url: &str,
+    holds_license: bool,
+    announced: &str,
+) -> Vec<Finding> {
+    let at = Location { evidence: &doc.url, sha256: doc.sha256.as_deref(), line: None, detail: Some(announced) };
+    match &doc.state {
+        FileState::Absent { status } => {
+            let rule = format!("RSL licence {} is unavailable ({status}): it grants nothing", doc.url);
+            prefs_findings(Source::Rsl, Prefs::UNKNOWN, &rule, &[format!("licence document answered {status}")], at)
+        }
+        FileState::Unreachable { reason } => {
+            let rule = format!("RSL licence {} unreachable: it grants nothing", doc.url);
+            prefs_findings(Source::Rsl, Prefs::UNKNOWN, &rule, std::slice::from_ref(reason), at)
+        }
+        FileState::Found(rsl) if !rsl.valid => {
+            let problems: Vec<String> = rsl.problems.iter().map(|(line, p)| format!("line {line}: {p}")).collect();
+            prefs_findings(Source::Rsl, Prefs::UNKNOWN, "invalid RSL licence: it grants nothing", &problems, at)
+        }
+        FileState::Found(rsl) => {
+            let prefs = rsl.prefs(request_url, holds_license);
+            let detail = Purpose::ALL
+                .into_iter()
+                .filter_map(|p| rsl.evaluate(request_url, p).map(|e| format!("{}: {}", p.as_str(), e.detail)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let line = rsl.contents_for(request_url).first().map(|c| c.line);
+            let rule = format!("RSL licence {}", doc.url);
+            let full_detail = format!("{announced}; {detail}");
+            let at = Location { line, detail: Some(&full_detail), ..at };
+            prefs_findings(Source::Rsl, prefs, &rule, &[], at)
         }
     }
 }

@@ -89,6 +89,7 @@ mod tests {
             purposes: vec![Purpose::Search],
             honor_tokens: vec![],
             mode: None,
+            licenses: vec![],
         }
     }
 
