@@ -16,6 +16,11 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) is part of this machine kind; start it
+# if it is installed but stopped.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && [[ -d /etc/postgresql ]]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install --quiet requests
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install --quiet selenium
 
