@@ -650,11 +650,15 @@ fn deliver(
     response
 }
 
-/// One structured log event per decision (the durable record goes to the audit log).
+/// One structured debug event per decision. The record itself goes to the audit store, not to
+/// the log stream (DESIGN §8), so at the default `info` level this costs nothing per request.
 fn log_decision(exchange: &Exchange, decision: &Decision, status: StatusCode) {
+    if !tracing::enabled!(target: "consentry::decision", tracing::Level::DEBUG) {
+        return;
+    }
     let sources: Vec<&str> =
         decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)).collect();
-    tracing::info!(
+    tracing::debug!(
         target: "consentry::decision",
         request_id = %exchange.request_id,
         crawler = %exchange.profile.name,
