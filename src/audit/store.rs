@@ -137,34 +137,14 @@ impl AuditStore {
     /// Appends records in one transaction (the writer's group commit).
     pub async fn insert_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for record in records {
-            let sources = format!(",{},", record.blocking_sources().join(","));
-            sqlx::query(
-                "INSERT INTO decisions (request_id, time_ms, node, crawler, purposes, method, url, host, verdict, \
-                 decision, stage, mode, status, bytes, duration_ms, sources, reasons, notes, evidence) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-            )
-            .bind(&record.request_id)
-            .bind(record.time_ms)
-            .bind(&record.node)
-            .bind(&record.crawler)
-            .bind(to_json(&record.purposes))
-            .bind(&record.method)
-            .bind(&record.url)
-            .bind(&record.host)
-            .bind(to_json(&record.verdict).trim_matches('"').to_string())
-            .bind(&record.decision)
-            .bind(to_json(&record.stage).trim_matches('"').to_string())
-            .bind(to_json(&record.mode).trim_matches('"').to_string())
-            .bind(i64::from(record.status))
-            .bind(record.bytes.and_then(|b| i64::try_from(b).ok()))
-            .bind(record.duration_ms)
-            .bind(sources)
-            .bind(to_json(&record.reasons))
-            .bind(to_json(&record.notes))
-            .bind(to_json(&record.evidence))
-            .execute(&mut *tx)
-            .await?;
+        // Multi-row statements: one round trip to the database per chunk, not per record.
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_statement(chunk.len(), self.backend);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for record in chunk {
+                query = bind_record(query, record);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -258,6 +238,61 @@ impl AuditStore {
     }
 }
 
+/// Records per INSERT statement: 19 parameters each stays well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+const INSERT_COLUMNS: usize = 19;
+
+/// `INSERT … VALUES ($1, …, $19), ($20, …)` for `rows` records. SQLite gets plain `?`
+/// placeholders: it resolves `$N` names one by one, which is quadratic in a long statement.
+fn insert_statement(rows: usize, backend: Backend) -> String {
+    let mut sql = String::from(
+        "INSERT INTO decisions (request_id, time_ms, node, crawler, purposes, method, url, host, verdict, decision, \
+         stage, mode, status, bytes, duration_ms, sources, reasons, notes, evidence) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..INSERT_COLUMNS {
+            sql.push_str(if column == 0 { "" } else { ", " });
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", row * INSERT_COLUMNS + column + 1);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds one record's 19 values, in the column order of [`insert_statement`].
+fn bind_record<'q>(query: AnyQuery<'q>, record: &'q AuditRecord) -> AnyQuery<'q> {
+    let word = |value: String| value.trim_matches('"').to_string();
+    query
+        .bind(record.request_id.as_str())
+        .bind(record.time_ms)
+        .bind(record.node.as_str())
+        .bind(record.crawler.as_str())
+        .bind(to_json(&record.purposes))
+        .bind(record.method.as_str())
+        .bind(record.url.as_str())
+        .bind(record.host.as_str())
+        .bind(word(to_json(&record.verdict)))
+        .bind(record.decision.as_str())
+        .bind(word(to_json(&record.stage)))
+        .bind(word(to_json(&record.mode)))
+        .bind(i64::from(record.status))
+        .bind(record.bytes.and_then(|b| i64::try_from(b).ok()))
+        .bind(record.duration_ms)
+        .bind(format!(",{},", record.blocking_sources().join(",")))
+        .bind(to_json(&record.reasons))
+        .bind(to_json(&record.notes))
+        .bind(to_json(&record.evidence))
+}
+
 const SOURCES: &[&str] = &[
     "robots",
     "content-usage",
@@ -326,10 +361,7 @@ impl Conditions {
         sql
     }
 
-    fn bind_all<'q>(
-        &'q self,
-        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    fn bind_all<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
         for bind in &self.binds {
             query = match bind {
                 Bind::Int(value) => query.bind(*value),
