@@ -345,10 +345,12 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     let path = &exchange.target.path_and_query;
     let now = state.clock.now();
     let mut findings = policy::robots::findings(&robots, &profile.token, honoured, path, now);
+    // The AI signals inside robots.txt, parsed once per fetched file and token.
+    let embedded = (robots.verdict == SiteVerdict::Rules)
+        .then(|| robots.embedded.get(&robots.rules, &profile.token, state.config.signals.reading()));
     // Content-Usage / Content-Signal rules in robots.txt apply only to crawlable paths.
     let crawlable = !findings.iter().any(|f| f.effect == Effect::Disallow);
-    if crawlable && robots.verdict == SiteVerdict::Rules {
-        let embedded = robots.embedded.get(&robots.rules, &profile.token, state.config.signals.reading());
+    if let Some(embedded) = embedded.as_ref().filter(|_| crawlable) {
         findings.extend(embedded.findings(path, &robots.url, robots.sha256.as_deref()));
     }
     let block_unreachable = state.config.policy.on_signal_unreachable == OnUnreachable::Block;
@@ -361,10 +363,10 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     let (tdm_file, tdm_findings) = policy::findings::tdm_file_value(&tdmrep, path, block_unreachable);
     findings.extend(tdm_findings);
     let mut license_token = None;
-    if robots.verdict == SiteVerdict::Rules {
-        let licenses = robots_license_urls(&robots.rules, &profile.token);
+    if let Some(licenses) = embedded.as_ref().map(|e| e.licenses()).filter(|l| !l.is_empty()) {
+        let licenses = &licenses[..licenses.len().min(MAX_LICENSES)];
         let url = exchange.target.to_string();
-        let (rsl_findings, token) = rsl_evidence(state, profile, &licenses, &url, agent, "robots.txt License").await;
+        let (rsl_findings, token) = rsl_evidence(state, profile, licenses, &url, agent, "robots.txt License").await;
         findings.extend(rsl_findings);
         license_token = token;
     }
@@ -386,18 +388,6 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
 
 /// Most RSL licence documents read for one request (robots.txt or `Link` may name several).
 const MAX_LICENSES: usize = 4;
-
-/// The RSL licence URLs robots.txt names for this crawler (its group's `License:` lines replace
-/// the global ones).
-fn robots_license_urls(rules: &crate::signals::robots::RobotsTxt, token: &str) -> Vec<String> {
-    let pick = |lines: Vec<crate::signals::robots::ExtensionLine>| -> Vec<(String, u32)> {
-        lines.into_iter().filter(|l| l.key.eq_ignore_ascii_case("license")).map(|l| (l.value, l.line)).collect()
-    };
-    let global = pick(rules.global_extensions().to_vec());
-    let group = pick(rules.group_extensions(token));
-    let refs = crate::signals::rsl::robots_licenses(global, group);
-    refs.licenses.into_iter().map(|l| l.url).take(MAX_LICENSES).collect()
-}
 
 /// Reads the named RSL licence documents (cached, single-flight) and judges `url` under each.
 /// Returns the findings and, when a held licence is needed and held, its token.

@@ -10,6 +10,21 @@ use std::time::{Duration, Instant};
 
 use common::{TestOrigin, TestProxy, curl};
 
+/// Sends `bytes` and reads until the proxy closes the connection: (time it took, what came back).
+async fn send_and_wait_for_close(addr: std::net::SocketAddr, bytes: Vec<u8>) -> (Duration, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        std::io::Write::write_all(&mut stream, &bytes).expect("write");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let started = Instant::now();
+        let mut buffer = Vec::new();
+        let _ = stream.read_to_end(&mut buffer);
+        (started.elapsed(), String::from_utf8_lossy(&buffer).to_string())
+    })
+    .await
+    .expect("join")
+}
+
 fn consentry(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_consentry")).args(args).output().expect("run consentry")
 }
@@ -100,18 +115,8 @@ async fn sigterm_lets_in_flight_requests_finish() {
 async fn slow_request_heads_are_cut_off_by_the_header_timeout() {
     let proxy = TestProxy::loopback("header_read_timeout = \"1s\"\n");
     let addr = proxy.addr;
-    let closed_after = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        std::io::Write::write_all(&mut stream, b"GET http://example.com/ HTTP/1.1\r\nHost: exa").expect("write");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let started = Instant::now();
-        let mut buffer = Vec::new();
-        let _ = stream.read_to_end(&mut buffer);
-        (started.elapsed(), String::from_utf8_lossy(&buffer).to_string())
-    })
-    .await
-    .expect("join");
-    let (elapsed, answer) = closed_after;
+    let partial_head = b"GET http://example.com/ HTTP/1.1\r\nHost: exa".to_vec();
+    let (elapsed, answer) = send_and_wait_for_close(addr, partial_head).await;
     assert!(elapsed < Duration::from_secs(15), "connection held for {elapsed:?}");
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
@@ -122,17 +127,7 @@ async fn idle_keep_alive_connections_are_closed() {
     let proxy = TestProxy::loopback("header_read_timeout = \"1s\"\n");
     let addr = proxy.addr;
     let request = format!("GET {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/hello"));
-    let (elapsed, answer) = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        std::io::Write::write_all(&mut stream, request.as_bytes()).expect("write");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-        let started = Instant::now();
-        let mut buffer = Vec::new();
-        let _ = stream.read_to_end(&mut buffer);
-        (started.elapsed(), String::from_utf8_lossy(&buffer).to_string())
-    })
-    .await
-    .expect("join");
+    let (elapsed, answer) = send_and_wait_for_close(addr, request.into_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(elapsed < Duration::from_secs(15), "an idle keep-alive connection was held for {elapsed:?}");
 }

@@ -36,6 +36,8 @@ pub struct Reading {
 pub struct EmbeddedSignals {
     content_usage: ContentUsageRules,
     content_signal: ContentSignalRules,
+    /// RSL licence documents named by `License:` lines (the group's replace the global ones).
+    licenses: Vec<String>,
 }
 
 /// Memo of [`EmbeddedSignals`] per token for one fetched robots.txt.
@@ -57,10 +59,23 @@ impl EmbeddedSignals {
         let with_key = |key: &str| -> Vec<(String, u32)> {
             lines.iter().filter(|l| l.key.eq_ignore_ascii_case(key)).map(|l| (l.value.clone(), l.line)).collect()
         };
+        let global: Vec<(String, u32)> = rules
+            .global_extensions()
+            .iter()
+            .filter(|l| l.key.eq_ignore_ascii_case("license"))
+            .map(|l| (l.value.clone(), l.line))
+            .collect();
+        let licenses = crate::signals::rsl::robots_licenses(global, with_key("license"));
         Self {
             content_usage: ContentUsageRules::parse(with_key("content-usage"), reading.aipref_legacy),
             content_signal: ContentSignalRules::parse(with_key("content-signal")),
+            licenses: licenses.licenses.into_iter().map(|l| l.url).collect(),
         }
+    }
+
+    /// The RSL licence documents robots.txt names for this token.
+    pub fn licenses(&self) -> &[String] {
+        &self.licenses
     }
 
     /// Findings for one path of the origin (`robots_url` and its hash are the evidence).
