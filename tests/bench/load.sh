@@ -21,6 +21,11 @@ PROXY_CPU=${BENCH_PROXY_CPU:-0}       # core the proxy under test is pinned to
 LOAD_CPU=${BENCH_LOAD_CPU:-1}         # core shared by the origin and the load generator
 CONFIGS=${BENCH_CONFIGS:-direct,consentry,squid,trafficserver}
 MODES=${BENCH_MODES:-http,https,https-newconn}
+# Response bodies: 1k and 100k random bytes; html and html-noai are a 16 KiB HTML page served as
+# text/html, without and with <meta name="robots" content="noai"> in its <head> (Consentry then
+# scans the head; the bench runs it in monitor mode so the noai page is delivered, would-block);
+# page is the html page's bytes as application/octet-stream (plain forwarding, the baseline).
+SIZES=${BENCH_SIZES:-1k,100k}
 HTTPS_HOST=${BENCH_HTTPS_HOST:-127.0.0.1}   # host in the HTTPS URLs: 127.0.0.1 or localhost
 SQUID_BUMP=${BENCH_SQUID_BUMP:-stare}  # stare: mimic the origin certificate (works for IP URLs);
                                        # client-first: mint from the CONNECT name (needs localhost)
@@ -234,7 +239,16 @@ chmod 644 "$WORK"/*.key
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 1024 /dev/urandom >"$WORK/www/1k"
 head -c $((100 * 1024)) /dev/urandom >"$WORK/www/100k"
-declare -A SIZE_BYTES=([1k]=1024 [100k]=102400)
+html_page() {   # html_page EXTRA_HEAD: a 16 KiB article page
+    printf '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Story</title>'
+    printf '<meta name="description" content="A news story"><link rel="stylesheet" href="/s.css">%s</head><body>' "$1"
+    head -c 16000 /dev/zero | tr '\0' 'a' | fold -w 80 | sed 's/^/<p>/; s/$/<\/p>/'
+    printf '</body></html>\n'
+}
+html_page '' >"$WORK/www/html"
+cp "$WORK/www/html" "$WORK/www/page"   # the same bytes served as application/octet-stream: no scan
+html_page '<meta name="robots" content="noai, noimageai">' >"$WORK/www/html-noai"
+declare -A SIZE_BYTES=([1k]=1024 [100k]=102400 [html]=$(stat -c %s "$WORK/www/html") [html-noai]=$(stat -c %s "$WORK/www/html-noai") [page]=$(stat -c %s "$WORK/www/page"))
 
 # ---------------------------------------------------------------------------------------------
 # Origin: nginx, one worker pinned to the load core, access log off, keep-alive unlimited
@@ -262,6 +276,7 @@ http {
         ssl_certificate $WORK/origin.pem;
         ssl_certificate_key $WORK/origin.key;
         root $WORK/www;
+        location ~ ^/html { default_type text/html; }
     }
     # nginx's connection counters: how many connections each row made the origin accept tells
     # whether a proxy pools its upstream connections.
@@ -539,7 +554,7 @@ preflight() {   # preflight CONFIG MODE SIZE PROXYPORT CA -> 0 if fine, else pri
 measure_proxy() {   # measure_proxy CONFIG PID CA|"" HTTPS_SKIP_REASON|""
     local cfg=$1 pid=$2 ca=$3 https_skip=$4 mode size why
     for mode in ${MODES//,/ }; do
-        for size in 1k 100k; do
+        for size in ${SIZES//,/ }; do
             [[ $mode == https-newconn && $size != 1k ]] && continue   # handshake cost: 1k is enough
             if [[ $mode != http ]]; then
                 [[ -n $https_skip ]] && { record_skip "$cfg" "$mode" "$size" "$https_skip"; continue; }
@@ -560,7 +575,7 @@ measure_proxy() {   # measure_proxy CONFIG PID CA|"" HTTPS_SKIP_REASON|""
 bench_direct() {
     local mode size
     for mode in ${MODES//,/ }; do
-        for size in 1k 100k; do
+        for size in ${SIZES//,/ }; do
             [[ $mode == https-newconn && $size != 1k ]] && continue
             [[ $mode != http ]] && ! ((HAVE_OHA)) && { record_skip direct "$mode" "$size" "oha not installed"; continue; }
             measure direct "$mode" "$size" "" "" "$WORK/origin-ca.pem"
@@ -597,6 +612,7 @@ data_dir = "$dir/consentry-data"
 [proxy]
 listen = "127.0.0.1:$PROXY_PORT"
 allow_private_destinations = true
+mode = "monitor"
 [tls]
 intercept = true
 upstream_roots = ["$WORK/origin-ca.pem"]
@@ -634,7 +650,7 @@ EOF
     fi
     if [[ -n $skip_all ]]; then
         local mode size
-        for mode in ${MODES//,/ }; do for size in 1k 100k; do
+        for mode in ${MODES//,/ }; do for size in ${SIZES//,/ }; do
             [[ $mode == https-newconn && $size != 1k ]] && continue
             record_skip consentry "$mode" "$size" "$skip_all"
         done; done
@@ -780,7 +796,7 @@ EOF
 
 record_all_skip() {   # record_all_skip CONFIG REASON
     local mode size
-    for mode in ${MODES//,/ }; do for size in 1k 100k; do
+    for mode in ${MODES//,/ }; do for size in ${SIZES//,/ }; do
         [[ $mode == https-newconn && $size != 1k ]] && continue
         record_skip "$1" "$mode" "$size" "$2"
     done; done
