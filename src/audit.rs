@@ -27,6 +27,8 @@ pub struct EvidenceHash {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub request_id: String,
+    /// When the decision was taken, RFC 3339 UTC with milliseconds (derived from `time_ms`).
+    pub time: String,
     /// Milliseconds since the Unix epoch.
     pub time_ms: i64,
     pub node: String,
@@ -75,6 +77,7 @@ impl AuditRecord {
         evidence.dedup();
         Self {
             request_id: request_id.to_string(),
+            time: rfc3339(time_ms),
             time_ms,
             node: node.to_string(),
             crawler: crawler.to_string(),
@@ -102,6 +105,12 @@ impl AuditRecord {
         sources.dedup();
         sources
     }
+}
+
+/// `time_ms` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(time_ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(time_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// The wire name of a source (as in the block answer).

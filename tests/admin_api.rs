@@ -132,6 +132,7 @@ async fn filters_combine_and_pages_follow_the_cursor() {
 async fn one_decision_stats_and_exports() {
     let (app, _dir) = app().await;
     let one = json(&app, "/api/decisions/req-004").await;
+    assert_eq!(one["time"], "2027-01-15T08:00:04.000Z", "RFC 3339 next to time_ms");
     assert_eq!(one["reasons"][0]["rule"], "Disallow: /private");
     assert_eq!(one["evidence"][0]["sha256"], "ab".repeat(32));
     assert_eq!(call(&app, "/api/decisions/nope", Some(TOKEN)).await.0, StatusCode::NOT_FOUND);

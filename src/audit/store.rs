@@ -395,9 +395,11 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name);
     let quoted = |value: String| format!("\"{value}\"");
+    let time_ms: i64 = row.try_get("time_ms")?;
     Ok(AuditRecord {
         request_id: text("request_id")?,
-        time_ms: row.try_get("time_ms")?,
+        time: super::rfc3339(time_ms),
+        time_ms,
         node: text("node")?,
         crawler: text("crawler")?,
         purposes: from_json(&text("purposes")?, "purposes")?,
