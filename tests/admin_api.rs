@@ -142,6 +142,10 @@ async fn one_decision_stats_and_exports() {
     assert_eq!(stats["by_verdict"], serde_json::json!([["allow", 15], ["block", 15]]));
     assert_eq!(stats["by_source"], serde_json::json!([["robots", 15]]));
     assert_eq!(stats["by_host"][0], serde_json::json!(["b.example", 10]));
+    let by_source = &stats["blocks_over_time_by_source"];
+    assert_eq!(by_source[0][0], "robots");
+    let robots_total: i64 = by_source[0][1].as_array().expect("series").iter().filter_map(|p| p[1].as_i64()).sum();
+    assert_eq!(robots_total, 15, "every blocked decision in the per-source series");
 
     let (status, csv) = call(&app, "/api/export?format=csv&verdict=block", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);

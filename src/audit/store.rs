@@ -78,10 +78,16 @@ pub struct Stats {
     pub by_crawler: Vec<(String, i64)>,
     /// Blocked decisions per time bucket: (bucket start ms, count).
     pub blocks_over_time: Vec<(i64, i64)>,
+    /// The same per disallowing source: (source, [(bucket start ms, count)]).
+    pub blocks_over_time_by_source: Vec<(String, Vec<(i64, i64)>)>,
     pub bucket_ms: i64,
 }
 
 const DEFAULT_LIMIT: u32 = 100;
+/// Groups in the top lists of `/api/stats` (hosts, crawlers, verdicts).
+const TOP_GROUPS: u32 = 20;
+/// Time buckets one series may hold.
+const MAX_BUCKETS: u32 = 2000;
 const MAX_LIMIT: u32 = 1000;
 
 impl AuditStore {
@@ -188,9 +194,9 @@ impl AuditStore {
         let bucket_ms = bucket_ms.max(1000);
         let mut stats = Stats { bucket_ms, ..Stats::default() };
         stats.total = self.count(filter).await?;
-        stats.by_verdict = self.count_by(filter, "decision", None).await?;
-        stats.by_host = self.count_by(filter, "host", Some("block")).await?;
-        stats.by_crawler = self.count_by(filter, "crawler", Some("block")).await?;
+        stats.by_verdict = self.count_by(filter, "decision", None, TOP_GROUPS).await?;
+        stats.by_host = self.count_by(filter, "host", Some("block"), TOP_GROUPS).await?;
+        stats.by_crawler = self.count_by(filter, "crawler", Some("block"), TOP_GROUPS).await?;
         for source in SOURCES {
             let mut per_source = filter.clone();
             per_source.source = Some((*source).to_string());
@@ -199,13 +205,31 @@ impl AuditStore {
                 stats.by_source.push(((*source).to_string(), count));
             }
         }
-        let bucket = format!("(time_ms / {bucket_ms}) * {bucket_ms}");
         let mut blocks = filter.clone();
         blocks.verdict = Some("block".into());
-        let mut over_time = self.count_by(&blocks, &bucket, None).await?;
-        over_time.sort();
-        stats.blocks_over_time = over_time.into_iter().filter_map(|(k, n)| Some((k.parse().ok()?, n))).collect();
+        stats.blocks_over_time = self.over_time(&blocks, bucket_ms).await?;
+        for (source, _) in &stats.by_source {
+            let mut per_source = blocks.clone();
+            per_source.source = Some(source.clone());
+            let series = self.over_time(&per_source, bucket_ms).await?;
+            if !series.is_empty() {
+                stats.blocks_over_time_by_source.push((source.clone(), series));
+            }
+        }
         Ok(stats)
+    }
+
+    /// Records matching `filter` per time bucket, oldest first.
+    async fn over_time(&self, filter: &Filter, bucket_ms: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let bucket = format!("(time_ms / {bucket_ms}) * {bucket_ms}");
+        let mut series: Vec<(i64, i64)> = self
+            .count_by(filter, &bucket, None, MAX_BUCKETS)
+            .await?
+            .into_iter()
+            .filter_map(|(k, n)| Some((k.parse().ok()?, n)))
+            .collect();
+        series.sort();
+        Ok(series)
     }
 
     /// How many records match `filter`.
@@ -217,8 +241,14 @@ impl AuditStore {
         Ok(row.try_get::<i64, _>("n")?)
     }
 
-    /// `SELECT key, COUNT(*) … GROUP BY key`, largest first (at most 20 groups).
-    async fn count_by(&self, filter: &Filter, key: &str, only: Option<&str>) -> Result<Vec<(String, i64)>, StoreError> {
+    /// `SELECT key, COUNT(*) … GROUP BY key`, largest first, at most `groups` groups.
+    async fn count_by(
+        &self,
+        filter: &Filter,
+        key: &str,
+        only: Option<&str>,
+        groups: u32,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut filter = filter.clone();
         if let Some(verdict) = only {
             filter.verdict = Some(verdict.into());
@@ -226,7 +256,7 @@ impl AuditStore {
         let mut conditions = Conditions::default();
         conditions.add_filter(&filter);
         let sql = format!(
-            "SELECT CAST({key} AS TEXT) AS k, COUNT(*) AS n FROM decisions{} GROUP BY {key} ORDER BY n DESC LIMIT 20",
+            "SELECT CAST({key} AS TEXT) AS k, COUNT(*) AS n FROM decisions{} GROUP BY {key} ORDER BY n DESC LIMIT {groups}",
             conditions.where_clause()
         );
         let rows = conditions.bind_all(sqlx::query(AssertSqlSafe(sql))).fetch_all(&self.pool).await?;

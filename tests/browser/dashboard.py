@@ -151,6 +151,10 @@ def run(dash, token, screenshot, robots_sha256, downloads):
     check(totals == {"all": "7", "block": "4", "would-block": "1", "allow": "2"}, f"totals: {totals}")
     bars = d.find_elements(By.CSS_SELECTOR, '[data-testid="svg-over-time"] [data-testid="bar-over-time"]')
     check(bars, "the blocks-over-time chart has bars")
+    stacked = d.find_elements(By.CSS_SELECTOR, '[data-testid="svg-over-time"] [data-source="robots"]')
+    check(stacked, "the blocks-over-time bars are stacked by source (robots)")
+    legend = d.find_elements(By.CSS_SELECTOR, '[data-testid="legend-over-time"]')
+    check(legend and "robots" in legend[0].text, "the blocks-over-time chart has a legend of sources")
     heights = [float(b.get_attribute("height")) for b in bars]
     check(any(h > 0 for h in heights), f"some bar is not empty: {heights}")
     svg_tag = d.execute_script("return document.querySelector('[data-testid=\"svg-over-time\"]').namespaceURI")
