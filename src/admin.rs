@@ -259,7 +259,7 @@ pub fn to_csv(records: &[AuditRecord]) -> String {
             r.url.clone(),
             r.host.clone(),
             r.decision.clone(),
-            serde_json::to_value(r.stage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            r.stage.as_str().to_string(),
             r.status.to_string(),
             r.blocking_sources().join(" "),
             rules.join(" | "),

@@ -11,7 +11,7 @@ pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decide::{Decision, Effect, Mode, Purpose, Reason, Source, Stage, Verdict};
+use crate::decide::{Decision, Effect, Mode, Purpose, Reason, Stage, Verdict};
 
 pub use store::{AuditStore, Filter, Page, Stats, StoreError};
 pub use writer::{AuditLog, AuditUnavailable};
@@ -101,7 +101,7 @@ impl AuditRecord {
     /// The sources of the disallowing reasons, e.g. `["robots"]`.
     pub fn blocking_sources(&self) -> Vec<&'static str> {
         let mut sources: Vec<&'static str> =
-            self.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)).collect();
+            self.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| r.source.as_str()).collect();
         sources.dedup();
         sources
     }
@@ -111,20 +111,4 @@ impl AuditRecord {
 pub fn rfc3339(time_ms: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(time_ms).unwrap_or(0));
     humantime::format_rfc3339_millis(at).to_string()
-}
-
-/// The wire name of a source (as in the block answer).
-pub fn source_name(source: Source) -> &'static str {
-    match source {
-        Source::Robots => "robots",
-        Source::ContentUsage => "content-usage",
-        Source::ContentSignal => "content-signal",
-        Source::Tdmrep => "tdmrep",
-        Source::XRobotsTag => "x-robots-tag",
-        Source::MetaRobots => "meta-robots",
-        Source::AiTxt => "ai-txt",
-        Source::Rsl => "rsl",
-        Source::Registry => "registry",
-        Source::NetworkPolicy => "network-policy",
-    }
 }

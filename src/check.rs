@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
-use crate::decide::{Decision, Effect, Verdict};
+use crate::decide::{Decision, Verdict};
 use crate::proxy::target::parse_absolute;
 use crate::proxy::{Exchange, ProxyState, block_body, judge, network_policy_decision, new_request_id};
 
@@ -46,14 +46,7 @@ impl CheckReport {
             let _ = writeln!(out, "reasons:  none (no signal found)");
         }
         for reason in &self.decision.reasons {
-            let effect = match reason.effect {
-                Effect::Disallow => "disallow",
-                Effect::Allow => "allow",
-                Effect::Unknown => "unknown",
-                Effect::Unreachable => "unreachable",
-            };
-            let source = serde_json::to_value(reason.source).ok().and_then(|v| v.as_str().map(str::to_string));
-            let _ = write!(out, "- {} {effect}", source.unwrap_or_default());
+            let _ = write!(out, "- {} {}", reason.source.as_str(), reason.effect.as_str());
             if let Some(purpose) = reason.purpose {
                 let _ = write!(out, " ({})", purpose.as_str());
             }

@@ -181,12 +181,80 @@ impl Decision {
     }
 }
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+// === wire names (the same as their serde names) ===
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Verdict::Allow => "allow",
             Verdict::Block => "block",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Request => "request",
+            Stage::Response => "response",
+        }
+    }
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Disallow => "disallow",
+            Effect::Allow => "allow",
+            Effect::Unknown => "unknown",
+            Effect::Unreachable => "unreachable",
+        }
+    }
+}
+
+impl Source {
+    pub const ALL: [Source; 10] = [
+        Source::Robots,
+        Source::ContentUsage,
+        Source::ContentSignal,
+        Source::Tdmrep,
+        Source::XRobotsTag,
+        Source::MetaRobots,
+        Source::AiTxt,
+        Source::Rsl,
+        Source::Registry,
+        Source::NetworkPolicy,
+    ];
+
+    /// The name in the block answer, the API and the metrics (`robots`, `content-usage`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Robots => "robots",
+            Source::ContentUsage => "content-usage",
+            Source::ContentSignal => "content-signal",
+            Source::Tdmrep => "tdmrep",
+            Source::XRobotsTag => "x-robots-tag",
+            Source::MetaRobots => "meta-robots",
+            Source::AiTxt => "ai-txt",
+            Source::Rsl => "rsl",
+            Source::Registry => "registry",
+            Source::NetworkPolicy => "network-policy",
+        }
     }
 }
 

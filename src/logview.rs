@@ -54,7 +54,7 @@ fn table(records: &[AuditRecord]) -> String {
             .iter()
             .find(|reason| reason.effect == crate::decide::Effect::Disallow)
             .map(|reason| {
-                let source = crate::audit::source_name(reason.source);
+                let source = reason.source.as_str();
                 format!("{source}: {}", reason.rule.as_deref().unwrap_or(""))
             })
             .unwrap_or_default();

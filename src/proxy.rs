@@ -34,7 +34,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::{AuditLog, AuditRecord, source_name};
+use crate::audit::{AuditLog, AuditRecord};
 use crate::config::{Config, CrawlerProfile, OnUnreachable};
 use crate::decide::{self, Crawler, Decision, Effect, Evidence, Reason, Source, Stage, Verdict};
 use crate::policy::fetch::Fetcher;
@@ -264,7 +264,7 @@ pub async fn finish(
     log_decision(exchange, decision, status);
     metrics::counter!("consentry_requests_total", "decision" => decision.header_value(), "crawler" => exchange.profile.name.clone())
         .increment(1);
-    for source in decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)) {
+    for source in decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| r.source.as_str()) {
         metrics::counter!("consentry_blocking_reasons_total", "source" => source).increment(1);
     }
     metrics::histogram!("consentry_request_seconds").record(exchange.started.elapsed().as_secs_f64());
@@ -647,7 +647,7 @@ fn log_decision(exchange: &Exchange, decision: &Decision, status: StatusCode) {
         return;
     }
     let sources: Vec<&str> =
-        decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| source_name(r.source)).collect();
+        decision.reasons.iter().filter(|r| r.effect == Effect::Disallow).map(|r| r.source.as_str()).collect();
     tracing::debug!(
         target: "consentry::decision",
         request_id = %exchange.request_id,

@@ -15,6 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use super::{AuditRecord, EvidenceHash};
+use crate::decide::Source;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,12 +198,12 @@ impl AuditStore {
         stats.by_verdict = self.count_by(filter, "decision", None, TOP_GROUPS).await?;
         stats.by_host = self.count_by(filter, "host", Some("block"), TOP_GROUPS).await?;
         stats.by_crawler = self.count_by(filter, "crawler", Some("block"), TOP_GROUPS).await?;
-        for source in SOURCES {
+        for source in Source::ALL.map(Source::as_str) {
             let mut per_source = filter.clone();
-            per_source.source = Some((*source).to_string());
+            per_source.source = Some(source.to_string());
             let count = self.count(&per_source).await?;
             if count > 0 {
-                stats.by_source.push(((*source).to_string(), count));
+                stats.by_source.push((source.to_string(), count));
             }
         }
         let mut blocks = filter.clone();
@@ -300,7 +301,6 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds one record's 19 values, in the column order of [`insert_statement`].
 fn bind_record<'q>(query: AnyQuery<'q>, record: &'q AuditRecord) -> AnyQuery<'q> {
-    let word = |value: String| value.trim_matches('"').to_string();
     query
         .bind(record.request_id.as_str())
         .bind(record.time_ms)
@@ -310,10 +310,10 @@ fn bind_record<'q>(query: AnyQuery<'q>, record: &'q AuditRecord) -> AnyQuery<'q>
         .bind(record.method.as_str())
         .bind(record.url.as_str())
         .bind(record.host.as_str())
-        .bind(word(to_json(&record.verdict)))
+        .bind(record.verdict.as_str())
         .bind(record.decision.as_str())
-        .bind(word(to_json(&record.stage)))
-        .bind(word(to_json(&record.mode)))
+        .bind(record.stage.as_str())
+        .bind(record.mode.as_str())
         .bind(i64::from(record.status))
         .bind(record.bytes.and_then(|b| i64::try_from(b).ok()))
         .bind(record.duration_ms)
@@ -322,19 +322,6 @@ fn bind_record<'q>(query: AnyQuery<'q>, record: &'q AuditRecord) -> AnyQuery<'q>
         .bind(to_json(&record.notes))
         .bind(to_json(&record.evidence))
 }
-
-const SOURCES: &[&str] = &[
-    "robots",
-    "content-usage",
-    "content-signal",
-    "tdmrep",
-    "x-robots-tag",
-    "meta-robots",
-    "ai-txt",
-    "rsl",
-    "registry",
-    "network-policy",
-];
 
 const COLUMNS: &str = "request_id, time_ms, node, crawler, purposes, method, url, host, verdict, decision, stage, mode, \
                        status, bytes, duration_ms, reasons, notes, evidence";

@@ -127,3 +127,23 @@ fn a_response_block_turns_the_decision_into_a_response_stage_block() {
     allowed.absorb_response(decide(&crawler, &Evidence::default(), Stage::Response));
     assert_eq!((allowed.verdict, allowed.stage), (Verdict::Allow, Stage::Request));
 }
+
+#[test]
+fn wire_names_match_the_serde_names() {
+    let name = |value: serde_json::Value| value.as_str().map(str::to_string).expect("a string");
+    for source in Source::ALL {
+        assert_eq!(name(serde_json::to_value(source).expect("source")), source.as_str());
+    }
+    for stage in [Stage::Request, Stage::Response] {
+        assert_eq!(name(serde_json::to_value(stage).expect("stage")), stage.as_str());
+    }
+    for mode in [Mode::Enforce, Mode::Monitor] {
+        assert_eq!(name(serde_json::to_value(mode).expect("mode")), mode.as_str());
+    }
+    for verdict in [Verdict::Allow, Verdict::Block] {
+        assert_eq!(name(serde_json::to_value(verdict).expect("verdict")), verdict.as_str());
+    }
+    for effect in [Effect::Disallow, Effect::Allow, Effect::Unknown, Effect::Unreachable] {
+        assert_eq!(name(serde_json::to_value(effect).expect("effect")), effect.as_str());
+    }
+}

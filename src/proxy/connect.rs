@@ -120,14 +120,7 @@ async fn splice(
     }
     let upstream = match state.upstream.connector().connect(&host_port.host, host_port.port).await {
         Ok(stream) => stream,
-        Err(e) => {
-            let error = match e {
-                super::connector::ConnectError::Refused { .. } => super::UpstreamError::Refused(e.to_string()),
-                super::connector::ConnectError::Timeout { .. } => super::UpstreamError::Timeout(e.to_string()),
-                other => super::UpstreamError::Failed(other.to_string()),
-            };
-            return super::upstream_error_answer(&exchange, error);
-        }
+        Err(e) => return super::upstream_error_answer(&exchange, (&e).into()),
     };
     let shutdown = state.shutdown.clone();
     state.tasks.spawn(async move {

@@ -90,9 +90,19 @@ impl Upstream {
 
 fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
     match ConnectError::find_in(&error) {
-        Some(refused @ ConnectError::Refused { .. }) => UpstreamError::Refused(refused.to_string()),
-        Some(timeout @ ConnectError::Timeout { .. }) => UpstreamError::Timeout(timeout.to_string()),
+        Some(connect @ (ConnectError::Refused { .. } | ConnectError::Timeout { .. })) => connect.into(),
         _ => UpstreamError::Failed(error_chain(&error)),
+    }
+}
+
+impl From<&ConnectError> for UpstreamError {
+    /// Network-policy refusals and timeouts keep their own answers (403, 504); the rest is 502.
+    fn from(error: &ConnectError) -> Self {
+        match error {
+            ConnectError::Refused { .. } => UpstreamError::Refused(error.to_string()),
+            ConnectError::Timeout { .. } => UpstreamError::Timeout(error.to_string()),
+            _ => UpstreamError::Failed(error.to_string()),
+        }
     }
 }
 
