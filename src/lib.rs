@@ -11,10 +11,11 @@
 //! - [`decide`]: the pure decision engine (no I/O, no clock).
 //! - [`tls`]: Consentry's CA, minted leaf certificates, the verifying upstream TLS client.
 //! - [`policy`]: the I/O side of policy: robots.txt fetch, cache and single flight; politeness.
-//! - [`signals`]: pure parsers of the opt-out signals (robots.txt so far).
+//! - [`signals`]: pure parsers of the opt-out signals.
 //! - [`audit`]: the durable audit log: record schema, group-commit writer, SQLite/PostgreSQL store.
 //! - [`check`]: `consentry check`, the live explanation of one URL's decision.
 //! - [`admin`]: the admin listener: operator API, dashboard, metrics, health, readiness.
+//! - [`registry`]: the creators' registry: entries, import, the in-memory index, store and sync.
 //! - [`logview`]: `consentry log`, the audit log from the command line.
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
@@ -27,5 +28,6 @@ pub mod decide;
 pub mod logview;
 pub mod policy;
 pub mod proxy;
+pub mod registry;
 pub mod signals;
 pub mod tls;
