@@ -14,6 +14,10 @@ use crate::admin::{self, AdminState};
 use crate::audit::{AuditLog, AuditStore, StoreError};
 use crate::config::Config;
 use crate::proxy::{ProxyState, listen};
+use crate::public::{self, PublicState};
+use crate::registry::feed::FeedPuller;
+use crate::registry::{Registry, RegistryStore};
+use crate::storage::{self, Database};
 use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -21,6 +25,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub struct Listeners {
     pub proxy: TcpListener,
     pub admin: TcpListener,
+    pub public: TcpListener,
 }
 
 impl Listeners {
@@ -32,6 +37,7 @@ impl Listeners {
         Ok(Self {
             proxy: bind(config.proxy.listen, "proxy.listen").await?,
             admin: bind(config.admin.listen, "admin.listen").await?,
+            public: bind(config.public.listen, "public.listen").await?,
         })
     }
 }
@@ -98,6 +104,9 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
 pub struct App {
     state: Arc<ProxyState>,
     admin: AdminState,
+    public: PublicState,
+    registry: Arc<Registry>,
+    db: Database,
     /// The audit writer; it finishes once every request holding the log is done.
     writer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -109,31 +118,58 @@ impl App {
         let config = Arc::new(config);
         let minter = interception_minter(&config)?;
         let metrics = install_metrics_recorder();
-        let (store, audit, writer) = match config.storage_url().as_str() {
-            "none" => (None, None, None),
-            url => {
-                let store = AuditStore::open(url).await?;
-                let (log, writer) =
-                    AuditLog::start(store.clone(), config.storage.durability, config.storage.queue_size);
-                (Some(store), Some(log), Some(writer))
-            }
+        let audit_on = config.storage_url() != "none";
+        let db = Database::open(if audit_on { config.storage_url() } else { storage::IN_MEMORY.to_string() }.as_str())
+            .await?;
+        let (store, audit, writer) = if audit_on {
+            let store = AuditStore::new(&db);
+            let (log, writer) = AuditLog::start(store.clone(), config.storage.durability, config.storage.queue_size);
+            (Some(store), Some(log), Some(writer))
+        } else {
+            (None, None, None)
         };
+        // Loaded before the first request is accepted: nothing is decided against half a registry.
+        let registry = Registry::load(RegistryStore::new(&db)).await?;
         let token = admin_token(&config)?;
-        let state = Arc::new(ProxyState::new(config, minter, audit)?);
+        let state = Arc::new(ProxyState::new(config, minter, audit, Some(registry.clone()))?);
         let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
-        Ok(Self { state, admin, writer })
+        let public = PublicState::new(registry.clone(), state.clone());
+        Ok(Self { state, admin, public, registry, db, writer })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let Self { state, admin, writer } = self;
+        let Self { state, admin, public, registry, db, writer } = self;
+        let follower =
+            tokio::spawn(registry.clone().follow(state.config.registry.sync_interval.0, state.shutdown.clone()));
+        let feeds: Vec<_> = state
+            .config
+            .registry
+            .feeds
+            .iter()
+            .map(|feed| {
+                let puller = FeedPuller {
+                    registry: registry.clone(),
+                    upstream: state.upstream.clone(),
+                    feed: feed.clone(),
+                    max_bytes: state.config.registry.max_feed_bytes,
+                };
+                tokio::spawn(puller.run(state.shutdown.clone()))
+            })
+            .collect();
         let proxy = tokio::spawn(listen::serve(listeners.proxy, state.clone()));
         let admin = tokio::spawn(admin::serve(listeners.admin, admin));
+        let public = tokio::spawn(public::serve(listeners.public, public));
         shutdown.await;
         tracing::info!("shutting down: draining connections");
         state.shutdown.cancel();
         let _ = proxy.await;
         let _ = admin.await;
+        let _ = public.await;
+        let _ = follower.await;
+        for feed in feeds {
+            let _ = feed.await;
+        }
         state.tasks.close();
         let drain_timeout = state.config.proxy.drain_timeout.0;
         if tokio::time::timeout(drain_timeout, state.tasks.wait()).await.is_err() {
@@ -144,5 +180,6 @@ impl App {
         if let Some(writer) = writer {
             let _ = writer.await;
         }
+        db.close().await;
     }
 }

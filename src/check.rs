@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::decide::{Decision, Verdict};
 use crate::proxy::target::parse_absolute;
 use crate::proxy::{Exchange, ProxyState, block_body, judge, network_policy_decision, new_request_id};
+use crate::registry::{Registry, RegistryStore};
 
 /// The outcome of a check: the decision and the request as it was judged.
 pub struct CheckReport {
@@ -60,6 +61,9 @@ impl CheckReport {
             if let Some(sha) = &reason.evidence_sha256 {
                 let _ = writeln!(out, "    sha256:   {sha}");
             }
+            if let (Some(id), Some(creator)) = (&reason.entry_id, &reason.creator) {
+                let _ = writeln!(out, "    entry:    {id} (filed by {creator})");
+            }
             if let Some(detail) = &reason.detail {
                 let _ = writeln!(out, "    detail:   {detail}");
             }
@@ -75,7 +79,14 @@ impl CheckReport {
 pub async fn check(config: Config, crawler_name: &str, url: &str) -> Result<CheckReport, String> {
     let uri: Uri = url.parse().map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     let target = parse_absolute(&uri).map_err(|e| e.to_string())?;
-    let state = ProxyState::new(Arc::new(config), None, None).map_err(|e| e.to_string())?;
+    let registry = match config.storage.url.as_str() {
+        "none" => None,
+        _ => {
+            let db = crate::storage::Database::open(&config.storage_url()).await.map_err(|e| e.to_string())?;
+            Some(Registry::load(RegistryStore::new(&db)).await.map_err(|e| e.to_string())?)
+        }
+    };
+    let state = ProxyState::new(Arc::new(config), None, None, registry).map_err(|e| e.to_string())?;
     let profile = state.profiles.by_name(crawler_name).ok_or_else(|| {
         let known: Vec<&str> = state.config.crawlers.iter().map(|c| c.name.as_str()).collect();
         format!("no crawler named {crawler_name:?} (configured: {})", known.join(", "))

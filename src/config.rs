@@ -38,6 +38,7 @@ pub struct Config {
     pub signals: SignalsConfig,
     pub policy: PolicyConfig,
     pub inspect: InspectConfig,
+    pub registry: RegistryConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -102,6 +103,56 @@ pub struct AdminConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct PublicConfig {
     pub listen: SocketAddr,
+    /// How long a domain claim may wait for its verification.
+    pub claim_ttl: HumanDuration,
+    /// Requests per minute one client IP may make to the `/v1` API (bursts up to this many).
+    pub rate_limit_per_ip: u32,
+    /// Requests per minute one creator API key may make.
+    pub rate_limit_per_key: u32,
+    /// Largest request body accepted by the `/v1` API, in bytes.
+    pub max_body_bytes: usize,
+    /// Nameservers (`ip:port`) for the DNS challenge; empty means the system's resolver.
+    pub dns_nameservers: Vec<SocketAddr>,
+    /// Time each verification check (DNS, HTTP) may take.
+    pub verify_timeout: HumanDuration,
+}
+
+/// The creators' registry: how nodes follow it and which feeds they pull.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// How often a node checks the database for registry changes made elsewhere (other
+    /// processes, other nodes). Local changes apply at once.
+    pub sync_interval: HumanDuration,
+    /// Largest feed body accepted, in bytes.
+    pub max_feed_bytes: usize,
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// A JSON Lines feed of registry entries, pulled over HTTP(S).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub url: String,
+    #[serde(default = "FeedConfig::default_interval")]
+    pub interval: HumanDuration,
+    /// Base64 Ed25519 public key; when set, every feed body must carry a valid signature.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub public_key: String,
+    /// Where the detached signature (base64, 64 bytes) is; empty means `<url>.sig`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signature_url: String,
+}
+
+impl FeedConfig {
+    fn default_interval() -> HumanDuration {
+        HumanDuration::secs(15 * 60)
+    }
+
+    /// The URL of the feed's detached signature.
+    pub fn signature_url(&self) -> String {
+        if self.signature_url.is_empty() { format!("{}.sig", self.url) } else { self.signature_url.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -268,6 +319,7 @@ impl Default for Config {
             signals: SignalsConfig::default(),
             policy: PolicyConfig::default(),
             inspect: InspectConfig::default(),
+            registry: RegistryConfig::default(),
             crawlers: Vec::new(),
         }
     }
@@ -315,7 +367,21 @@ impl Default for AdminConfig {
 
 impl Default for PublicConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9129)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9129)),
+            claim_ttl: HumanDuration::secs(7 * 24 * 3600),
+            rate_limit_per_ip: 60,
+            rate_limit_per_key: 120,
+            max_body_bytes: 64 * 1024,
+            dns_nameservers: Vec::new(),
+            verify_timeout: HumanDuration::secs(10),
+        }
+    }
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { sync_interval: HumanDuration::millis(250), max_feed_bytes: 64 * 1024 * 1024, feeds: Vec::new() }
     }
 }
 
@@ -458,6 +524,7 @@ impl Config {
         self.validate_storage(&mut problems);
         self.validate_robots(&mut problems);
         self.validate_crawlers(&mut problems);
+        self.validate_registry(&mut problems);
         if problems.found.is_empty() { Ok(()) } else { Err(ConfigErrors(problems.found)) }
     }
 
@@ -566,6 +633,50 @@ impl Config {
         }
         if self.politeness.max_concurrent_per_origin == 0 {
             p.add("politeness.max_concurrent_per_origin", "must be at least 1".into());
+        }
+    }
+
+    fn validate_registry(&self, p: &mut Problems<'_>) {
+        let public = &self.public;
+        for (key, value) in [
+            ("public.rate_limit_per_ip", public.rate_limit_per_ip),
+            ("public.rate_limit_per_key", public.rate_limit_per_key),
+        ] {
+            if value == 0 {
+                p.add(key, "must be at least 1 (requests per minute)".into());
+            }
+        }
+        if public.max_body_bytes < 1024 {
+            p.add("public.max_body_bytes", format!("must be at least 1024, got {}", public.max_body_bytes));
+        }
+        for (key, value) in [
+            ("public.claim_ttl", public.claim_ttl),
+            ("public.verify_timeout", public.verify_timeout),
+            ("registry.sync_interval", self.registry.sync_interval),
+        ] {
+            if value.0.is_zero() {
+                p.add(key, "must be longer than zero".into());
+            }
+        }
+        let mut urls = BTreeSet::new();
+        for (i, feed) in self.registry.feeds.iter().enumerate() {
+            let key = |field: &str| format!("registry.feeds[{i}].{field}");
+            if !(feed.url.starts_with("https://") || feed.url.starts_with("http://"))
+                || feed.url.parse::<http::Uri>().is_err()
+            {
+                p.add(&key("url"), format!("must be an http(s) URL, got {:?}", feed.url));
+            } else if !urls.insert(feed.url.as_str()) {
+                p.add(&key("url"), format!("{:?} is listed more than once", feed.url));
+            }
+            if feed.interval.0 < Duration::from_secs(1) {
+                p.add(&key("interval"), "must be at least 1s".into());
+            }
+            if !feed.public_key.is_empty() && crate::registry::feed::parse_public_key(&feed.public_key).is_err() {
+                p.add(&key("public_key"), "must be a base64 Ed25519 public key (32 bytes)".into());
+            }
+            if !feed.signature_url.is_empty() && !feed.signature_url.starts_with("http") {
+                p.add(&key("signature_url"), format!("must be an http(s) URL, got {:?}", feed.signature_url));
+            }
         }
     }
 
@@ -680,6 +791,10 @@ pub struct HumanDuration(pub Duration);
 impl HumanDuration {
     pub const fn secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
+    }
+
+    pub const fn millis(millis: u64) -> Self {
+        Self(Duration::from_millis(millis))
     }
 }
 

@@ -110,6 +110,12 @@ pub struct Reason {
     /// was fetched (status, redirects, cache age).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For a registry objection: the entry's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
+    /// For a registry objection: the creator who filed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
 }
 
 /// What a policy source found, before it is mapped to the crawler's purposes.
@@ -124,6 +130,9 @@ pub struct Finding {
     pub evidence: Option<String>,
     pub evidence_sha256: Option<String>,
     pub detail: Option<String>,
+    /// Registry objections only: the entry id and the creator's name.
+    pub entry_id: Option<String>,
+    pub creator: Option<String>,
 }
 
 /// Everything the policy sources gathered for one request.
@@ -303,6 +312,8 @@ fn reason_for(finding: &Finding, purpose: Option<Purpose>) -> Reason {
         evidence: finding.evidence.clone(),
         evidence_sha256: finding.evidence_sha256.clone(),
         detail: finding.detail.clone(),
+        entry_id: finding.entry_id.clone(),
+        creator: finding.creator.clone(),
     }
 }
 

@@ -13,9 +13,11 @@
 //! - [`policy`]: the I/O side of policy: robots.txt fetch, cache and single flight; politeness.
 //! - [`signals`]: pure parsers of the opt-out signals.
 //! - [`audit`]: the durable audit log: record schema, group-commit writer, SQLite/PostgreSQL store.
+//! - [`storage`]: the shared database (SQLite or PostgreSQL): pool, migrations.
 //! - [`check`]: `consentry check`, the live explanation of one URL's decision.
 //! - [`admin`]: the admin listener: operator API, dashboard, metrics, health, readiness.
 //! - [`registry`]: the creators' registry: entries, import, the in-memory index, store and sync.
+//! - [`public`]: the creators' portal: domain claims and verification, objections.
 //! - [`logview`]: `consentry log`, the audit log from the command line.
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
@@ -28,6 +30,8 @@ pub mod decide;
 pub mod logview;
 pub mod policy;
 pub mod proxy;
+pub mod public;
 pub mod registry;
 pub mod signals;
+pub mod storage;
 pub mod tls;

@@ -69,6 +69,29 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The creators' registry: import, list and remove objections.
+    Registry {
+        #[arg(short, long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Import a JSON Lines or CSV file (all or nothing: any invalid line imports nothing).
+    Import { path: PathBuf },
+    /// List entries (tab-separated, or JSON Lines with --json).
+    List {
+        /// Only entries for this domain and its subdomains.
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one entry by id.
+    Remove { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +111,9 @@ fn main() -> ExitCode {
         }
         Command::Check { config, crawler, json, url } => {
             with_config(config.as_deref(), move |config| check(config, &crawler, json, &url))
+        }
+        Command::Registry { config, command } => {
+            with_config(config.as_deref(), move |config| registry(config, command))
         }
         Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
             Ok(_) => {
@@ -166,6 +192,34 @@ fn print_log(config: Config, query: &consentry::logview::LogQuery) -> ExitCode {
     }
 }
 
+fn registry(config: Config, command: RegistryCommand) -> ExitCode {
+    use consentry::registry::cli;
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("consentry registry: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &command {
+            RegistryCommand::Import { path } => cli::import(&config, path).await,
+            RegistryCommand::List { domain, json } => cli::list(&config, domain.as_deref(), *json).await,
+            RegistryCommand::Remove { id } => cli::remove(&config, id).await,
+        }
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("consentry registry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn print_ca(config: Config) -> ExitCode {
     match CertificateAuthority::load_or_create(&config.data_dir) {
         Ok(ca) => {
@@ -193,10 +247,11 @@ fn run(config: Config) -> ExitCode {
         let app = App::new(config).await?;
         let proxy_addr = listeners.proxy.local_addr().ok();
         let admin_addr = listeners.admin.local_addr().ok();
-        if let (Some(proxy), Some(admin)) = (proxy_addr, admin_addr) {
-            tracing::info!(%proxy, %admin, "consentry listening");
+        let public_addr = listeners.public.local_addr().ok();
+        if let (Some(proxy), Some(admin), Some(public)) = (proxy_addr, admin_addr, public_addr) {
+            tracing::info!(%proxy, %admin, %public, "consentry listening");
             // One machine-readable line on stdout: scripts and tests wait for it.
-            println!("consentry ready proxy={proxy} admin={admin}");
+            println!("consentry ready proxy={proxy} admin={admin} public={public}");
         }
         app.run(listeners, shutdown_signal()).await;
         Ok::<(), app::RunError>(())

@@ -43,6 +43,7 @@ use crate::policy::findings::TdmFileValue;
 use crate::policy::politeness::Politeness;
 use crate::policy::robots::{FetchOutcome, RobotsCache, SiteVerdict};
 use crate::policy::{self, Clock, SystemClock};
+use crate::registry::Registry;
 use crate::tls::{LeafMinter, TlsSetupError};
 use answer::BlockBody;
 use forward::{Upstream, UpstreamError};
@@ -75,6 +76,8 @@ pub struct ProxyState {
     pub audit: Option<AuditLog>,
     /// This node's name in audit records.
     pub node: String,
+    /// The creators' registry; `None` only in tools and tests that run without a database.
+    pub registry: Option<Arc<Registry>>,
 }
 
 impl ProxyState {
@@ -82,6 +85,7 @@ impl ProxyState {
         config: Arc<Config>,
         minter: Option<Arc<LeafMinter>>,
         audit: Option<AuditLog>,
+        registry: Option<Arc<Registry>>,
     ) -> Result<Self, TlsSetupError> {
         let interception = match (config.tls.intercept, minter) {
             (true, Some(minter)) => Some(connect::Interception::new(minter)?),
@@ -102,6 +106,7 @@ impl ProxyState {
             clock,
             audit,
             node: config.node_name(),
+            registry,
             upstream,
             interception,
             config,
@@ -353,6 +358,9 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     if let Some(embedded) = embedded.as_ref().filter(|_| crawlable) {
         findings.extend(embedded.findings(path, &robots.url, robots.sha256.as_deref()));
     }
+    if let Some(registry) = &state.registry {
+        findings.extend(registry.findings(target));
+    }
     let block_unreachable = state.config.policy.on_signal_unreachable == OnUnreachable::Block;
     findings.extend(policy::findings::ai_txt_findings(
         &ai_txt,
@@ -518,6 +526,8 @@ async fn response_license_findings(
                 evidence: Some(url.clone()),
                 evidence_sha256: None,
                 detail: Some("the origin asks for an RSL licence token".into()),
+                entry_id: None,
+                creator: None,
             });
         }
     }
@@ -589,6 +599,8 @@ pub fn network_policy_decision(reason: String) -> Decision {
             evidence: Some("proxy.allow_private_destinations = false".into()),
             evidence_sha256: None,
             detail: None,
+            entry_id: None,
+            creator: None,
         }],
         notes: Vec::new(),
     }

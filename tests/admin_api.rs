@@ -26,6 +26,8 @@ fn record(i: i64, host: &str, blocked: bool) -> AuditRecord {
             evidence: Some(format!("https://{host}/robots.txt")),
             evidence_sha256: Some("ab".repeat(32)),
             detail: None,
+            entry_id: None,
+            creator: None,
         }]
     } else {
         Vec::new()
@@ -55,7 +57,7 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
     let records: Vec<AuditRecord> =
         (0..30).map(|i| record(i, if i % 3 == 0 { "a.example" } else { "b.example" }, i % 2 == 0)).collect();
     store.insert_batch(&records).await.expect("insert");
-    let proxy = Arc::new(ProxyState::new(Arc::new(Config::builtin()), None, None).expect("state"));
+    let proxy = Arc::new(ProxyState::new(Arc::new(Config::builtin()), None, None, None).expect("state"));
     let state = AdminState { store: Some(store), token: TOKEN.into(), metrics: None, proxy };
     (router(state), dir)
 }

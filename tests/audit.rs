@@ -8,41 +8,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_TOKEN, TestOrigin, TestProxy, curl};
-
-/// A PostgreSQL database of its own, dropped afterwards.
-struct TestDatabase {
-    name: String,
-}
-
-impl TestDatabase {
-    fn create() -> Self {
-        let name = format!("consentry_test_{}", uuid::Uuid::now_v7().simple());
-        psql(&format!("CREATE DATABASE {name}"));
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .output();
-    }
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql (PostgreSQL client) is installed");
-    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
+use common::{ADMIN_TOKEN, TestDatabase, TestOrigin, TestProxy, curl, psql};
 
 async fn api(proxy: &TestProxy, path: &str) -> common::CurlResult {
     curl(&["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}"), &proxy.admin_url(path)]).await

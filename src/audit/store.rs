@@ -1,41 +1,22 @@
-//! The audit store: SQLite (WAL, in `data_dir`) or PostgreSQL behind one code path.
+//! The audit store: the `decisions` table of the shared [`Database`].
 //!
-//! sqlx's `Any` driver runs the same statements on both. Placeholders are written `$1, $2, …` in
-//! ascending order of first use, which PostgreSQL reads positionally and SQLite as named
-//! parameters numbered in order of appearance. Times are integers (ms), JSON is text.
+//! Placeholders are written `$1, $2, …` in ascending order of first use, which PostgreSQL reads
+//! positionally and SQLite as named parameters numbered in order of appearance.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 // Dynamic SQL here is assembled only from constants and `$N` placeholders; values are bound.
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use super::{AuditRecord, EvidenceHash};
 use crate::decide::Source;
+pub use crate::storage::StoreError;
+use crate::storage::{Backend, Database, from_json, to_json};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the audit store {url}: {source}")]
-    Open { url: String, source: sqlx::Error },
-    #[error("cannot migrate the audit store: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("audit store: {0}")]
-    Query(#[from] sqlx::Error),
-    #[error("audit store holds an unreadable record: {0}")]
-    Corrupt(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A connection pool to the audit store.
+/// The audit log's table in the shared database.
 #[derive(Debug, Clone)]
 pub struct AuditStore {
     pool: AnyPool,
@@ -92,48 +73,14 @@ const MAX_BUCKETS: u32 = 2000;
 const MAX_LIMIT: u32 = 1000;
 
 impl AuditStore {
-    /// Opens (creating if needed) the store at `url` and applies the migrations.
+    /// Opens (creating and migrating if needed) the database at `url`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
-        let connect_url = match backend {
-            Backend::Sqlite => sqlite_url(url),
-            Backend::Postgres => url.to_string(),
-        };
-        if backend == Backend::Sqlite
-            && let Some(parent) = sqlite_path(url).and_then(|p| Path::new(&p).parent().map(Path::to_path_buf))
-            && !parent.as_os_str().is_empty()
-        {
-            let _ = crate::tls::create_private_dir(&parent);
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL + FULL: a committed batch survives a crash and a power cut.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&connect_url)
-            .await
-            .map_err(|source| StoreError::Open { url: redact(url), source })?;
-        let store = Self { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self::new(&Database::open(url).await?))
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
-        }
-        Ok(())
+    /// The audit table of an open database.
+    pub fn new(db: &Database) -> Self {
+        Self { pool: db.pool.clone(), backend: db.backend }
     }
 
     /// Whether the store answers (for `/readyz`).
@@ -401,14 +348,6 @@ fn escape_like(value: &str) -> String {
     escaped
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name);
     let quoted = |value: String| format!("\"{value}\"");
@@ -434,33 +373,4 @@ fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
         evidence: from_json::<Vec<EvidenceHash>>(&text("evidence")?, "evidence")?,
         duration_ms: row.try_get("duration_ms")?,
     })
-}
-
-/// `sqlite://PATH` → the path.
-fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    Some(rest.split('?').next().unwrap_or(rest).to_string())
-}
-
-/// Adds `mode=rwc` so the database file is created on first start.
-fn sqlite_url(url: &str) -> String {
-    if url.contains("mode=") {
-        url.to_string()
-    } else if url.contains('?') {
-        format!("{url}&mode=rwc")
-    } else {
-        format!("{url}?mode=rwc")
-    }
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
 }

@@ -10,6 +10,8 @@ fn finding(source: Source, effect: Effect, purposes: &[Purpose]) -> Finding {
         evidence: Some("https://site.example/robots.txt".into()),
         evidence_sha256: Some("ab".repeat(32)),
         detail: None,
+        entry_id: None,
+        creator: None,
     }
 }
 

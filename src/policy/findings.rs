@@ -126,6 +126,8 @@ pub fn prefs_findings(source: Source, prefs: Prefs, rule: &str, problems: &[Stri
         evidence: Some(at.evidence.to_string()),
         evidence_sha256: at.sha256.map(str::to_string),
         detail: detail.or_else(|| at.detail.map(str::to_string)),
+        entry_id: None,
+        creator: None,
     };
     let mut found = Vec::new();
     let disallowed = prefs.disallowed();
@@ -159,6 +161,8 @@ fn unreachable_finding(source: Source, url: &str, reason: &str, purposes: &[Purp
         evidence: Some(url.to_string()),
         evidence_sha256: None,
         detail: block.then(|| "policy.on_signal_unreachable = \"block\"".to_string()),
+        entry_id: None,
+        creator: None,
     }
 }
 

@@ -331,6 +331,8 @@ fn finding(policy: &RobotsPolicy, effect: Effect, rule: String, line: Option<u32
         evidence: Some(policy.url.clone()),
         evidence_sha256: policy.sha256.clone(),
         detail: Some(detail),
+        entry_id: None,
+        creator: None,
     }
 }
 

@@ -113,6 +113,8 @@ mod tests {
                 evidence: Some("https://site/robots.txt".into()),
                 evidence_sha256: Some("00".repeat(32)),
                 detail: None,
+                entry_id: None,
+                creator: None,
             }],
             notes: Vec::new(),
         }

@@ -168,9 +168,7 @@ impl EntryDraft {
             }),
         };
         match target {
-            Some(target) if errors.is_empty() => {
-                Ok(ValidEntry { id: self.id, creator, contact, target, purposes })
-            }
+            Some(target) if errors.is_empty() => Ok(ValidEntry { id: self.id, creator, contact, target, purposes }),
             _ => Err(errors),
         }
     }
@@ -363,9 +361,8 @@ mod tests {
 
     #[test]
     fn domain_entries_are_normalised_with_defaults() {
-        let entry = draft(r#"{"creator":" Ann ","domain":"Bücher.Example.","paths":["/b","/a*"]}"#)
-            .validate()
-            .expect("valid");
+        let entry =
+            draft(r#"{"creator":" Ann ","domain":"Bücher.Example.","paths":["/b","/a*"]}"#).validate().expect("valid");
         assert_eq!(entry.creator, "Ann");
         assert_eq!(
             entry.target,

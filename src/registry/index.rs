@@ -12,3 +12,28 @@ pub struct RegistryMatch {
     pub purposes: Vec<Purpose>,
     pub pattern: String,
 }
+
+impl RegistryIndex {
+    pub fn new() -> Self {
+        Self
+    }
+    pub fn upsert(&self, _entry: &crate::registry::Entry) {}
+    pub fn remove(&self, _id: &str) -> bool {
+        false
+    }
+    pub fn ids(&self) -> Vec<String> {
+        Vec::new()
+    }
+    pub fn len(&self) -> usize {
+        0
+    }
+    pub fn is_empty(&self) -> bool {
+        true
+    }
+    pub fn approx_bytes(&self) -> usize {
+        0
+    }
+    pub fn lookup(&self, _s: &str, _h: &str, _a: &str, _p: &str) -> Vec<RegistryMatch> {
+        Vec::new()
+    }
+}

@@ -20,6 +20,8 @@ fn records(batch: usize, round: &mut u64) -> Vec<AuditRecord> {
         evidence: Some("https://news.example/robots.txt".into()),
         evidence_sha256: Some("ab".repeat(32)),
         detail: Some("token AcmeBot; group User-agent: * (line 1); fetched (200), age 3s".into()),
+        entry_id: None,
+        creator: None,
     };
     let crawler = Crawler { name: "acme", purposes: &[Purpose::AiTrain], mode: Mode::Enforce };
     let decision = decide(&crawler, &Evidence { findings: vec![finding], notes: Vec::new() }, Stage::Request);

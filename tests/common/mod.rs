@@ -365,6 +365,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub struct TestProxy {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The creators' portal (public listener).
+    pub public: SocketAddr,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     child: Child,
@@ -374,23 +376,32 @@ pub struct TestProxy {
 impl TestProxy {
     /// Starts the proxy with `extra` TOML appended to a base config that listens on port 0 and
     /// keeps its data in a temp dir. `extra` may not repeat the base's tables, so the base only
-    /// sets top-level keys and `[admin]`/`[public]`: pass `[proxy]` etc. in `extra`.
+    /// sets top-level keys and `[admin]`/`[public]`: pass `[proxy]` etc. in `extra`. A `[public]`
+    /// table in `extra` gets the base's `listen` key instead.
     pub fn start(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config_path = dir.path().join("consentry.toml");
+        let config_path = Self::write_config(dir.path(), extra);
+        Self::start_with_file(dir, config_path)
+    }
+
+    /// Writes the config `start` would use into `dir` and returns its path.
+    pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+        let config_path = dir.join("consentry.toml");
+        let public = "[public]\nlisten = \"127.0.0.1:0\"\n";
         let mut config = format!(
-            "data_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n[public]\nlisten = \"127.0.0.1:0\"\n",
-            dir.path().join("data").display()
+            "data_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n{}",
+            dir.join("data").display(),
+            if extra.contains("[public]\n") { "" } else { public }
         );
-        config.push_str(extra);
+        config.push_str(&extra.replace("[public]\n", public));
         if !extra.contains("[proxy]") {
             config.push_str("\n[proxy]\nlisten = \"127.0.0.1:0\"\n");
         }
         std::fs::write(&config_path, &config).expect("write config");
-        Self::start_with_file(dir, config_path)
+        config_path
     }
 
-    fn start_with_file(dir: tempfile::TempDir, config_path: PathBuf) -> Self {
+    pub fn start_with_file(dir: tempfile::TempDir, config_path: PathBuf) -> Self {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
@@ -407,13 +418,15 @@ impl TestProxy {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read ready line");
         let fields: HashMap<&str, &str> = line.split_whitespace().filter_map(|field| field.split_once('=')).collect();
-        let (Some(proxy), Some(admin)) = (fields.get("proxy"), fields.get("admin")) else {
+        let (Some(proxy), Some(admin), Some(public)) = (fields.get("proxy"), fields.get("admin"), fields.get("public"))
+        else {
             let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             panic!("consentry did not start: {line:?}\n{log}");
         };
         Self {
             addr: proxy.parse().expect("proxy addr"),
             admin: admin.parse().expect("admin addr"),
+            public: public.parse().expect("public addr"),
             dir,
             config_path,
             child,
@@ -432,6 +445,25 @@ impl TestProxy {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    pub fn public_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+
+    /// Runs `consentry <args> -c <this proxy's config>`; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(args)
+            .arg("-c")
+            .arg(&self.config_path)
+            .output()
+            .expect("run consentry");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -572,4 +604,38 @@ pub async fn python(script: &str, env: &[(&str, String)]) -> (bool, String, Stri
     })
     .await
     .expect("python thread")
+}
+
+/// A PostgreSQL database of its own, dropped afterwards.
+pub struct TestDatabase {
+    pub name: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> Self {
+        let name = format!("consentry_test_{}", uuid::Uuid::now_v7().simple());
+        psql(&format!("CREATE DATABASE {name}"));
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .output();
+    }
+}
+
+pub fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql (PostgreSQL client) is installed");
+    assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
