@@ -136,3 +136,37 @@ fn durations_accept_text_and_seconds() {
     assert_eq!(config.upstream.connect_timeout.0, Duration::from_millis(250));
     assert_eq!(config.upstream.response_timeout.0, Duration::from_secs(5));
 }
+
+#[test]
+fn registry_and_portal_keys_are_checked() {
+    let found = errors(
+        r#"
+[public]
+rate_limit_per_ip = 0
+max_body_bytes = 10
+dns_nameservers = ["127.0.0.1:5353"]
+
+[[registry.feeds]]
+url = "ftp://x.example/feed"
+
+[[registry.feeds]]
+url = "https://r.example/feed.jsonl"
+interval = "100ms"
+public_key = "not-a-key"
+
+[[registry.feeds]]
+url = "https://r.example/feed.jsonl"
+"#,
+    );
+    let expected = [
+        "test.toml: `public.rate_limit_per_ip`: must be at least 1 (requests per minute)",
+        "test.toml: `public.max_body_bytes`: must be at least 1024, got 10",
+        "test.toml: `registry.feeds[0].url`: must be an http(s) URL, got \"ftp://x.example/feed\"",
+        "test.toml: `registry.feeds[1].interval`: must be at least 1s",
+        "test.toml: `registry.feeds[1].public_key`: must be a base64 Ed25519 public key (32 bytes)",
+        "test.toml: `registry.feeds[2].url`: \"https://r.example/feed.jsonl\" is listed more than once",
+    ];
+    assert_eq!(found, expected);
+    let unknown = errors("[[registry.feeds]]\nurl = \"https://r.example/f\"\nintervall = \"1m\"\n");
+    assert!(unknown[0].starts_with("test.toml: `registry.feeds[0].intervall`: unknown field"), "{unknown:?}");
+}

@@ -588,3 +588,79 @@ fn claim_from_row(row: &AnyRow) -> Result<Claim, StoreError> {
         verified_by: row.try_get("verified_by")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::IN_MEMORY;
+
+    fn entry(id: &str, domain: &str, source: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            creator: "Ann".into(),
+            contact: String::new(),
+            target: EntryTarget::Domain { domain: domain.into(), include_subdomains: true, paths: vec!["/a/".into()] },
+            purposes: vec![Purpose::AiTrain],
+            source: source.into(),
+            created_ms: 1,
+            updated_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn replacing_a_source_writes_only_the_differences() {
+        let store = RegistryStore::new(&Database::open(IN_MEMORY).await.expect("db"));
+        let feed = "feed:https://r.example/f";
+        let first = [entry("a", "a.example", feed), entry("b", "b.example", feed)];
+        let summary = store.replace_source(feed, &first, 10).await.expect("first");
+        assert_eq!((summary.added, summary.updated, summary.removed), (2, 0, 0));
+        let head = store.head_seq().await.expect("head");
+
+        let second = [entry("a", "a.example", feed), entry("c", "c.example", feed)];
+        let summary = store.replace_source(feed, &second, 20).await.expect("second");
+        assert_eq!((summary.added, summary.updated, summary.removed, summary.unchanged), (1, 0, 1, 1));
+        let changes = store.changes_since(head, 100).await.expect("changes");
+        let mut ids = changes.ids.clone();
+        ids.sort();
+        assert_eq!(ids, ["b", "c"], "the unchanged entry is not in the change log");
+        assert!(store.get("b").await.expect("get").is_none());
+        assert_eq!(store.get("a").await.expect("get").map(|e| e.created_ms), Some(1), "the first write stays");
+
+        // An id that belongs to another source is refused, and nothing is written.
+        store.upsert(&[entry("x", "x.example", "import")], 30).await.expect("import");
+        let stolen = [entry("x", "evil.example", feed)];
+        assert!(store.replace_source(feed, &stolen, 40).await.is_err());
+        assert_eq!(
+            store.get("x").await.expect("get").map(|e| e.target.host().to_string()).as_deref(),
+            Some("x.example")
+        );
+    }
+
+    #[tokio::test]
+    async fn old_changes_are_pruned_and_followers_are_told() {
+        let store = RegistryStore::new(&Database::open(IN_MEMORY).await.expect("db"));
+        store.upsert(&[entry("a", "a.example", "import")], 1_000).await.expect("old write");
+        let later = 1_000 + CHANGE_RETENTION_MS + 1;
+        store.upsert(&[entry("b", "b.example", "import")], later).await.expect("new write");
+        let changes = store.changes_since(0, 100).await.expect("changes");
+        assert_eq!(changes.pruned_through, 1, "the first change was pruned");
+        assert_eq!(changes.ids, ["b"]);
+    }
+
+    #[tokio::test]
+    async fn list_filters_by_domain_on_label_boundaries() {
+        let store = RegistryStore::new(&Database::open(IN_MEMORY).await.expect("db"));
+        let entries = [
+            entry("1", "example.org", "import"),
+            entry("2", "www.example.org", "import"),
+            entry("3", "badexample.org", "import"),
+            entry("4", "ex_ample.org", "import"),
+        ];
+        store.upsert(&entries, 1).await.expect("upsert");
+        let filter = ListFilter { domain: Some("Example.org.".into()), ..ListFilter::default() };
+        let ids: Vec<String> = store.list(&filter).await.expect("list").into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, ["1", "2"]);
+        let filter = ListFilter { domain: Some("ex_ample.org".into()), ..ListFilter::default() };
+        assert_eq!(store.list(&filter).await.expect("list").len(), 1, "LIKE wildcards are escaped");
+    }
+}

@@ -2,6 +2,8 @@
 //! loopback ports, plus helpers to drive real clients (`curl`, Python `requests`).
 #![allow(dead_code)]
 
+pub mod dns;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
