@@ -78,7 +78,7 @@ async fn claim_verify_by_http_object_block_and_withdraw() {
     let (status, failed) = call(&proxy, "POST", &format!("/v1/claims/{id}/verify"), None, None).await;
     assert_eq!(status, 422, "{failed}");
     assert_eq!(failed["verified"], false);
-    assert!(failed["checks"]["http"].as_str().is_some_and(|c| c.contains("404")), "{failed}");
+    assert!(failed["checks"]["http"].as_str().is_some_and(|c| c.contains("does not hold the token")), "{failed}");
     assert!(failed["checks"]["dns"].as_str().is_some_and(|c| c.contains("_consentry-challenge.site.test")), "{failed}");
 
     origin.set(&format!("/.well-known/consentry-challenge/{token}"), Canned::body(format!("{token}\n")));
