@@ -18,7 +18,7 @@ pub mod dns;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -39,7 +39,7 @@ use crate::proxy::ProxyState;
 use crate::registry::entry::{EntryDraft, normalize_domain};
 use crate::registry::store::{Claim, ListFilter};
 use crate::registry::{Entry, Registry};
-use crate::storage::StoreError;
+use crate::storage::{StoreError, now_ms};
 
 /// Where the HTTP challenge is published, under the claimed domain.
 pub const CHALLENGE_PATH: &str = "/.well-known/consentry-challenge/";
@@ -481,10 +481,6 @@ async fn delete_objection(
 
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 #[cfg(test)]

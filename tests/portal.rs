@@ -232,3 +232,26 @@ async fn requests_over_the_rate_limit_get_429_with_retry_after() {
     // The page itself is not rate-limited.
     assert_eq!(curl(&[&proxy.public_url("/")]).await.status, 200);
 }
+
+#[tokio::test]
+async fn each_api_key_has_its_own_rate_limit() {
+    let origin = TestOrigin::tls().await;
+    let dns = TestDns::start().await;
+    let proxy = portal_proxy(&origin, &dns, "rate_limit_per_key = 2\n");
+    let claim = claim(&proxy, "busy.example").await;
+    dns.set_txt("_consentry-challenge.busy.example", &[claim["token"].as_str().expect("token")]);
+    let path = format!("/v1/claims/{}/verify", claim["claim_id"].as_str().expect("id"));
+    let (status, verified) = call(&proxy, "POST", &path, None, None).await;
+    assert_eq!(status, 200, "{verified}");
+    let key = verified["api_key"].as_str().expect("key");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(call(&proxy, "GET", "/v1/objections", None, Some(key)).await.0);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    // Unauthenticated requests from the same address are not held back by the key's limit.
+    assert_eq!(
+        call(&proxy, "GET", &format!("/v1/claims/{}", claim["claim_id"].as_str().expect("id")), None, None).await.0,
+        200
+    );
+}

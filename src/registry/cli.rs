@@ -5,13 +5,12 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::SystemTime;
 
 use super::entry::{Entry, EntryTarget};
 use super::import::{self, Format};
 use super::store::{ListFilter, RegistryStore, WriteSummary};
 use crate::config::Config;
-use crate::storage::Database;
+use crate::storage::{Database, now_ms};
 
 /// Why a registry command failed; the text is printed as is.
 #[derive(Debug, thiserror::Error)]
@@ -105,8 +104,4 @@ fn table_row(entry: &Entry) -> String {
 /// A new entry id: time-ordered and unique across nodes.
 pub fn new_entry_id() -> String {
     format!("r-{}", uuid::Uuid::now_v7().simple())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }

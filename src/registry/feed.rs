@@ -8,7 +8,7 @@
 //! Entry ids are namespaced per feed so that no feed can overwrite another source's entry.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -26,6 +26,7 @@ use super::store::{FeedState, WriteSummary};
 use super::sync::Registry;
 use crate::config::FeedConfig;
 use crate::proxy::forward::Upstream;
+use crate::storage::now_ms;
 
 const USER_AGENT: &str = concat!("Consentry-Registry/", env!("CARGO_PKG_VERSION"));
 /// Largest detached signature file read.
@@ -244,10 +245,6 @@ impl FeedPuller {
             .to_bytes();
         Ok((parts.status, parts.headers, body))
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
 #[cfg(test)]

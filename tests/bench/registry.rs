@@ -4,14 +4,18 @@
 //! both as estimated by `approx_bytes` and as the process's resident-set growth.
 //! Budget: at most 1 µs per lookup at 1M entries, matching or not.
 //!
+//! Import throughput: parsing and validating a JSON Lines file, and writing the entries to the
+//! store (SQLite in a temp dir, one transaction, the change log included), in entries/s.
+//!
 //! `cargo bench --bench registry -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use consentry::decide::Purpose;
-use consentry::registry::{Entry, EntryTarget, RegistryIndex};
-use criterion::{Criterion, criterion_group, criterion_main};
+use consentry::registry::{Entry, EntryTarget, RegistryIndex, RegistryStore, import};
+use consentry::storage::Database;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Distinct requests per kind, cycled through so that a lookup does not always hit the same
 /// (cache-hot) map slot.
@@ -125,5 +129,51 @@ fn lookups(c: &mut Criterion) {
     bench_size(c, "1m", 1_000_000);
 }
 
-criterion_group!(benches, lookups);
+/// 10,000 JSON Lines, the shape `consentry registry import` reads.
+fn import_file(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let entry = synthetic(i);
+            let mut line = serde_json::json!({ "id": entry.id, "creator": entry.creator, "purposes": ["ai-train"] });
+            match entry.target {
+                EntryTarget::Url { url } => line["url"] = url.into(),
+                EntryTarget::Domain { domain, include_subdomains, paths } => {
+                    line["domain"] = domain.into();
+                    line["include_subdomains"] = include_subdomains.into();
+                    line["paths"] = paths.into();
+                }
+            }
+            line.to_string() + "\n"
+        })
+        .collect()
+}
+
+fn imports(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let text = import_file(N);
+    let mut group = c.benchmark_group("registry_import");
+    group.throughput(Throughput::Elements(N as u64));
+    group.sample_size(10);
+    group.bench_function("parse_validate_10k", |b| {
+        b.iter(|| {
+            let parsed = import::parse(black_box(&text), import::Format::JsonLines).expect("valid");
+            assert_eq!(parsed.len(), N);
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/registry.db", dir.path().display());
+    let store = RegistryStore::new(&runtime.block_on(Database::open(&url)).expect("database"));
+    let entries: Vec<Entry> = import::parse(&text, import::Format::JsonLines)
+        .expect("valid")
+        .into_iter()
+        .map(|(_, valid)| valid.into_entry(String::new, "import", 1))
+        .collect();
+    group.bench_function("store_upsert_10k_sqlite", |b| {
+        b.iter(|| runtime.block_on(store.upsert(black_box(&entries), 1)).expect("upsert"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, lookups, imports);
 criterion_main!(benches);
