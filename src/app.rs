@@ -50,6 +50,8 @@ pub enum RunError {
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    NodeLock(#[from] storage::NodeLockError),
     #[error("cannot store the admin token in {path}: {source}")]
     Token { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -107,6 +109,8 @@ pub struct App {
     public: PublicState,
     registry: Arc<Registry>,
     db: Database,
+    /// Held while this node serves from SQLite (one node per SQLite file).
+    _node_lock: Option<storage::NodeLock>,
     /// The audit writer; it finishes once every request holding the log is done.
     writer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -119,6 +123,7 @@ impl App {
         let minter = interception_minter(&config)?;
         let metrics = install_metrics_recorder();
         let audit_on = config.storage_url() != "none";
+        let node_lock = if audit_on { storage::NodeLock::acquire(&config.storage_url())? } else { None };
         let db = Database::open(if audit_on { config.storage_url() } else { storage::IN_MEMORY.to_string() }.as_str())
             .await?;
         let (store, audit, writer) = if audit_on {
@@ -134,12 +139,12 @@ impl App {
         let state = Arc::new(ProxyState::new(config, minter, audit, Some(registry.clone()))?);
         let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
         let public = PublicState::new(registry.clone(), state.clone());
-        Ok(Self { state, admin, public, registry, db, writer })
+        Ok(Self { state, admin, public, registry, db, _node_lock: node_lock, writer })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let Self { state, admin, public, registry, db, writer } = self;
+        let Self { state, admin, public, registry, db, _node_lock, writer } = self;
         let follower =
             tokio::spawn(registry.clone().follow(state.config.registry.sync_interval.0, state.shutdown.clone()));
         let feeds: Vec<_> = state

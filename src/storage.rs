@@ -106,6 +106,45 @@ impl Database {
     }
 }
 
+/// Held for as long as a node serves from a SQLite database: SQLite is one node's store. A second
+/// `consentry run` on the same file would make two writers of one audit log, two followers of one
+/// registry and (later) two sequencers of one transparency log; several nodes share PostgreSQL.
+#[derive(Debug)]
+pub struct NodeLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeLockError {
+    #[error(
+        "another consentry node is already running on {url} (lock {path}). SQLite serves one node; \
+         to run several nodes, point every node's storage.url at one PostgreSQL database \
+         (storage.url = \"postgres://user@host/db\")"
+    )]
+    Taken { url: String, path: String },
+    #[error("cannot create the node lock {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl NodeLock {
+    /// Takes the node lock of a SQLite `url`; `None` for PostgreSQL and in-memory databases.
+    pub fn acquire(url: &str) -> Result<Option<Self>, NodeLockError> {
+        let Some(path) = sqlite_path(url).filter(|p| url != IN_MEMORY && !p.is_empty() && p != ":memory:") else {
+            return Ok(None);
+        };
+        let lock_path = format!("{path}.node-lock");
+        let io = |source| NodeLockError::Io { path: lock_path.clone(), source };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(NodeLockError::Taken { url: redact(url), path: lock_path.clone() })
+            }
+            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+        }
+    }
+}
+
 /// `sqlite://PATH` → the path.
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -154,6 +193,19 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_node_on_one_sqlite_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/consentry.db", dir.path().display());
+        let first = NodeLock::acquire(&url).expect("first node").expect("a lock for SQLite");
+        let second = NodeLock::acquire(&url).expect_err("second node");
+        assert!(second.to_string().contains("PostgreSQL"), "{second}");
+        drop(first);
+        assert!(NodeLock::acquire(&url).expect("after the first stopped").is_some());
+        assert!(NodeLock::acquire("postgres://u@h/db").expect("postgres").is_none());
+        assert!(NodeLock::acquire(IN_MEMORY).expect("memory").is_none());
+    }
 
     #[test]
     fn passwords_are_redacted() {

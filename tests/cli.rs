@@ -145,3 +145,18 @@ async fn the_connection_limit_queues_further_clients() {
     let served = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
     assert_eq!(served.status, 200, "{}", served.stderr);
 }
+
+#[test]
+fn a_second_node_on_the_same_sqlite_database_is_refused() {
+    let first = TestProxy::loopback("");
+    let output = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["run", "-c"])
+        .arg(&first.config_path)
+        .output()
+        .expect("run a second node");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("another consentry node is already running"), "{stderr}");
+    assert!(stderr.contains("PostgreSQL"), "the error says what to do: {stderr}");
+    assert!(output.stdout.is_empty(), "no ready line");
+}
