@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::decide::{Mode, Purpose};
 
+pub mod env;
+
 /// Name of the crawler profile that needs no credentials in the built-in configuration.
 pub const DEFAULT_PROFILE: &str = "default";
 
@@ -491,13 +493,42 @@ impl Config {
             .unwrap_or_else(|| "consentry".into())
     }
 
-    /// Reads and validates a config file.
+    /// Reads and validates a config file, with the `CONSENTRY_*` environment overrides applied.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError { file: file.clone(), key: "(file)".into(), problem: e.to_string() }])
         })?;
-        Self::from_toml(&text, &file)
+        Self::from_sources(&text, &file, std::env::vars())
+    }
+
+    /// The built-in defaults with the `CONSENTRY_*` environment overrides applied (no file).
+    pub fn from_environment() -> Result<Self, ConfigErrors> {
+        Self::from_sources("", "(built-in defaults)", std::env::vars())
+    }
+
+    /// `text` with the `CONSENTRY_*` variables among `vars` applied on top (see [`env`]).
+    pub fn from_sources(
+        text: &str,
+        file: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
+        let overrides = env::overrides(vars)?;
+        if overrides.is_empty() {
+            return Self::from_toml(text, file);
+        }
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigErrors(vec![parse_error(file, text, String::new(), &e)]))?;
+        env::apply(&mut table, &overrides)?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            env::attribute(ConfigErrors(vec![parse_error(file, "", path, e.inner())]), &overrides)
+        })?;
+        if config.crawlers.is_empty() {
+            config.crawlers.push(CrawlerProfile::builtin_default());
+        }
+        config.validate(file).map_err(|errors| env::attribute(errors, &overrides))?;
+        Ok(config)
     }
 
     /// Parses and validates TOML text; `file` only names the source in errors.

@@ -140,7 +140,13 @@ fn with_config(path: Option<&Path>, then: impl FnOnce(Config) -> ExitCode) -> Ex
                 return ExitCode::FAILURE;
             }
         },
-        None => Config::builtin(),
+        None => match Config::from_environment() {
+            Ok(config) => config,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     then(config)
 }

@@ -160,3 +160,23 @@ fn a_second_node_on_the_same_sqlite_database_is_refused() {
     assert!(stderr.contains("PostgreSQL"), "the error says what to do: {stderr}");
     assert!(output.stdout.is_empty(), "no ready line");
 }
+
+#[test]
+fn environment_overrides_apply_to_config_check_and_name_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[proxy]\nblock_status = 451\n").expect("write");
+    let run = |vars: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["config", "check"])
+            .arg(&file)
+            .envs(vars.iter().copied())
+            .output()
+            .expect("config check")
+    };
+    assert!(run(&[("CONSENTRY_STORAGE__URL", "postgres://consentry@db/consentry")]).status.success());
+    let bad = run(&[("CONSENTRY_PROXY__BLOCK_STATUS", "200")]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("`proxy.block_status`") && stderr.contains("CONSENTRY_PROXY__BLOCK_STATUS"), "{stderr}");
+}

@@ -170,3 +170,39 @@ url = "https://r.example/feed.jsonl"
     let unknown = errors("[[registry.feeds]]\nurl = \"https://r.example/f\"\nintervall = \"1m\"\n");
     assert!(unknown[0].starts_with("test.toml: `registry.feeds[0].intervall`: unknown field"), "{unknown:?}");
 }
+
+#[test]
+fn environment_variables_override_the_file_and_name_themselves_in_errors() {
+    let vars = |list: &[(&str, &str)]| list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let file = "[proxy]\nblock_status = 451\nlisten = \"127.0.0.1:3128\"\n";
+    let config = Config::from_sources(
+        file,
+        "c.toml",
+        vars(&[
+            ("CONSENTRY_PROXY__BLOCK_STATUS", "403"),
+            ("CONSENTRY_PUBLIC__LISTEN", "0.0.0.0:9129"),
+            ("CONSENTRY_STORAGE__URL", "postgres://consentry@db/consentry"),
+            ("CONSENTRY_CRAWLERS", r#"[{ name = "bot", token = "Bot", purposes = ["tdm"] }]"#),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(config.proxy.block_status, 403);
+    assert_eq!(config.proxy.listen.to_string(), "127.0.0.1:3128", "keys not overridden stay");
+    assert_eq!(config.public.listen.to_string(), "0.0.0.0:9129");
+    assert_eq!(config.storage.url, "postgres://consentry@db/consentry");
+    assert_eq!(config.crawlers[0].name, "bot");
+
+    let invalid = Config::from_sources(file, "c.toml", vars(&[("CONSENTRY_PROXY__BLOCK_STATUS", "200")]))
+        .expect_err("invalid")
+        .to_string();
+    assert!(invalid.contains("`proxy.block_status`: must be 403 or 451, got 200"), "{invalid}");
+    assert!(invalid.contains("set by the environment variable CONSENTRY_PROXY__BLOCK_STATUS"), "{invalid}");
+    let typo = Config::from_sources(file, "c.toml", vars(&[("CONSENTRY_PROXY__BLOK_STATUS", "403")]))
+        .expect_err("unknown key")
+        .to_string();
+    assert!(typo.contains("`proxy.blok_status`: unknown field"), "{typo}");
+    assert!(typo.contains("CONSENTRY_PROXY__BLOK_STATUS"), "{typo}");
+    // Without overrides, errors keep their line numbers.
+    let plain = Config::from_sources("[proxy]\nblok = 1\n", "c.toml", vars(&[("HOME", "/")])).expect_err("unknown");
+    assert!(plain.to_string().contains("(line 2)"), "{plain}");
+}
