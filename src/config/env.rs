@@ -1,6 +1,7 @@
 //! `CONSENTRY_*` environment variables override config keys, so containers need no file edits.
 //!
-//! The variable name is the key path upper-cased, with `__` between tables:
+//! The variable name is the key path upper-cased, with `__` between tables (and before an array
+//! index: `CONSENTRY_CRAWLERS__0__PASSWORD_FILE`):
 //! `CONSENTRY_STORAGE__URL` sets `storage.url`, `CONSENTRY_DATA_DIR` sets `data_dir`,
 //! `CONSENTRY_PROXY__BLOCK_STATUS=403` sets `proxy.block_status`. Values are read as TOML values
 //! (`403`, `true`, `["a", "b"]`, `[{ name = "x", … }]`) and otherwise as plain strings. A name
@@ -87,11 +88,30 @@ fn set(table: &mut toml::Table, key: &[String], value: &toml::Value) -> Result<(
             Ok(())
         }
         [first, rest @ ..] => {
-            match table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
-                toml::Value::Table(inner) => set(inner, rest, value),
-                _ => Err(format!("`{first}` is not a table")),
-            }
+            let slot = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            set_in(slot, first, rest, value)
         }
+    }
+}
+
+/// Descends into a table, or into an array of tables by index (`CRAWLERS__0__PASSWORD`).
+fn set_in(slot: &mut toml::Value, name: &str, rest: &[String], value: &toml::Value) -> Result<(), String> {
+    match slot {
+        toml::Value::Table(inner) => set(inner, rest, value),
+        toml::Value::Array(items) => {
+            let Some((index, deeper)) = rest.split_first() else {
+                return Err(format!("`{name}` is an array: name an element, e.g. {name}__0__…"));
+            };
+            let at: usize = index.parse().map_err(|_| format!("`{name}` is an array: {index:?} is not an index"))?;
+            let len = items.len();
+            let item = items.get_mut(at).ok_or_else(|| format!("`{name}` has {len} elements, no [{at}]"))?;
+            if deeper.is_empty() {
+                *item = value.clone();
+                return Ok(());
+            }
+            set_in(item, &format!("{name}[{at}]"), deeper, value)
+        }
+        _ => Err(format!("`{name}` is not a table")),
     }
 }
 
@@ -147,6 +167,18 @@ mod tests {
         assert_eq!(found[0].value, toml::Value::String("s3cret".into()));
         let missing = overrides(vars(&[("CONSENTRY_ADMIN__TOKEN_FILE", "/nonexistent/token")])).expect_err("missing");
         assert!(missing.to_string().contains("CONSENTRY_ADMIN__TOKEN_FILE"), "{missing}");
+    }
+
+    #[test]
+    fn array_elements_are_named_by_index() {
+        let mut table: toml::Table =
+            toml::from_str("[[crawlers]]\nname = \"a\"\n[[crawlers]]\nname = \"b\"\n").expect("toml");
+        let found = overrides(vars(&[("CONSENTRY_CRAWLERS__1__PASSWORD", "pw")])).expect("parsed");
+        apply(&mut table, &found).expect("applied");
+        assert_eq!(table["crawlers"][1]["password"].as_str(), Some("pw"));
+        let found = overrides(vars(&[("CONSENTRY_CRAWLERS__5__PASSWORD", "pw")])).expect("parsed");
+        let error = apply(&mut table, &found).expect_err("out of range");
+        assert!(error.to_string().contains("has 2 elements"), "{error}");
     }
 
     #[test]
