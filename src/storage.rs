@@ -134,6 +134,10 @@ impl NodeLock {
         };
         let lock_path = format!("{path}.node-lock");
         let io = |source| NodeLockError::Io { path: lock_path.clone(), source };
+        if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            // data_dir may not exist yet (nothing else has written there before the first start).
+            let _ = crate::tls::create_private_dir(parent);
+        }
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
@@ -198,6 +202,8 @@ mod tests {
     fn a_second_node_on_one_sqlite_file_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}/consentry.db", dir.path().display());
+        let url_in_new_dir = format!("sqlite://{}/new/consentry.db", dir.path().display());
+        assert!(NodeLock::acquire(&url_in_new_dir).expect("the directory is created").is_some());
         let first = NodeLock::acquire(&url).expect("first node").expect("a lock for SQLite");
         let second = NodeLock::acquire(&url).expect_err("second node");
         assert!(second.to_string().contains("PostgreSQL"), "{second}");

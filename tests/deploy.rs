@@ -16,8 +16,9 @@ fn manifest_facts() -> serde_json::Value {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("python3 runs");
-    let facts: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("deploy_check.py printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    let facts: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("deploy_check.py printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stderr))
+    });
     assert_eq!(facts["problems"], serde_json::json!([]), "deployment files disagree");
     assert!(output.status.success());
     facts
