@@ -179,48 +179,37 @@ fn check(config: Config, crawler: &str, json: bool, url: &str) -> ExitCode {
 }
 
 fn print_log(config: Config, query: &consentry::logview::LogQuery) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("consentry log: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(consentry::logview::render(&config, query)) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("consentry log: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_tool("consentry log", consentry::logview::render(&config, query))
 }
 
 fn registry(config: Config, command: RegistryCommand) -> ExitCode {
     use consentry::registry::cli;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("consentry registry: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    run_tool("consentry registry", async {
         match &command {
             RegistryCommand::Import { path } => cli::import(&config, path).await,
             RegistryCommand::List { domain, json } => cli::list(&config, domain.as_deref(), *json).await,
             RegistryCommand::Remove { id } => cli::remove(&config, id).await,
         }
-    });
-    match result {
+    })
+}
+
+/// Runs a command's future on a single-threaded runtime: its text on stdout (exit 0), or its
+/// error on stderr prefixed with `name` (exit 1).
+fn run_tool<E: std::fmt::Display>(name: &str, work: impl Future<Output = Result<String, E>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("consentry registry: {e}");
+            eprintln!("{name}: {e}");
             ExitCode::FAILURE
         }
     }

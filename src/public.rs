@@ -425,8 +425,7 @@ async fn create_objection(
         let reason = format!("{host} is not {} or one of its subdomains: verify a claim for it first", claim.domain);
         return Err(ApiError::new(StatusCode::FORBIDDEN, "outside_verified_domain", reason));
     }
-    let existing = own_objections(&state, &claim, MAX_OBJECTIONS_PER_DOMAIN).await?;
-    if existing.len() >= MAX_OBJECTIONS_PER_DOMAIN as usize {
+    if state.0.registry.store.count(&objections_of(&claim)).await? >= i64::from(MAX_OBJECTIONS_PER_DOMAIN) {
         let reason = format!("{} holds {MAX_OBJECTIONS_PER_DOMAIN} objections already", claim.domain);
         return Err(ApiError::new(StatusCode::CONFLICT, "too_many_objections", reason));
     }
@@ -438,15 +437,15 @@ async fn create_objection(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
-/// The portal-filed objections under the claim's domain (any verified claim of the domain may
-/// manage them: each one proved control of it).
-async fn own_objections(state: &PublicState, claim: &Claim, limit: u32) -> Result<Vec<Entry>, ApiError> {
-    let filter = ListFilter { domain: Some(claim.domain.clone()), limit: Some(limit + 1), ..ListFilter::default() };
-    let entries = state.0.registry.store.list(&filter).await?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.source.starts_with("claim:") && within(e.target.host(), &claim.domain))
-        .collect())
+/// The portal-filed objections under the claim's domain and its subdomains (any verified claim
+/// of the domain may manage them: each one proved control of it).
+fn objections_of(claim: &Claim) -> ListFilter {
+    ListFilter {
+        domain: Some(claim.domain.clone()),
+        source_prefix: Some("claim:".into()),
+        limit: Some(MAX_OBJECTIONS_PER_DOMAIN),
+        ..ListFilter::default()
+    }
 }
 
 async fn list_objections(
@@ -454,7 +453,7 @@ async fn list_objections(
     headers: axum::http::HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let claim = authenticate(&state, &headers).await?;
-    let items = own_objections(&state, &claim, MAX_OBJECTIONS_PER_DOMAIN).await?;
+    let items = state.0.registry.store.list(&objections_of(&claim)).await?;
     Ok(Json(json!({ "domain": claim.domain, "items": items })))
 }
 

@@ -92,15 +92,6 @@ impl Database {
         Ok(())
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// Whether the database answers (for `/readyz`).
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
-    }
-
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -183,6 +174,35 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `count` placeholders numbered from `first`: `?` on SQLite (it resolves `$N` names one by one,
+/// quadratic in long statements), `$N` on PostgreSQL.
+pub(crate) fn placeholders(count: usize, first: usize, backend: Backend) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(count * 4);
+    for i in 0..count {
+        out.push_str(if i == 0 { "" } else { ", " });
+        match backend {
+            Backend::Sqlite => out.push('?'),
+            Backend::Postgres => {
+                let _ = write!(out, "${}", first + i);
+            }
+        }
+    }
+    out
+}
+
+/// Makes `%`, `_` and `\\` match literally in a `LIKE … ESCAPE '\\'` pattern.
+pub(crate) fn escape_like(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// `value` as JSON text (for the TEXT columns that hold lists).

@@ -14,7 +14,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use super::{AuditRecord, EvidenceHash};
 use crate::decide::Source;
 pub use crate::storage::StoreError;
-use crate::storage::{Backend, Database, from_json, to_json};
+use crate::storage::{Backend, Database, escape_like, from_json, placeholders, to_json};
 
 /// The audit log's table in the shared database.
 #[derive(Debug, Clone)]
@@ -229,17 +229,12 @@ fn insert_statement(rows: usize, backend: Backend) -> String {
          stage, mode, status, bytes, duration_ms, sources, reasons, notes, evidence) VALUES ",
     );
     for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..INSERT_COLUMNS {
-            sql.push_str(if column == 0 { "" } else { ", " });
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                Backend::Postgres => {
-                    let _ = write!(sql, "${}", row * INSERT_COLUMNS + column + 1);
-                }
-            }
-        }
-        sql.push(')');
+        let _ = write!(
+            sql,
+            "{}({})",
+            if row == 0 { "" } else { ", " },
+            placeholders(INSERT_COLUMNS, row * INSERT_COLUMNS + 1, backend)
+        );
     }
     sql
 }
@@ -334,18 +329,6 @@ impl Conditions {
         }
         query
     }
-}
-
-/// Makes `%`, `_` and `\\` match literally in a `LIKE … ESCAPE '\\'` pattern.
-fn escape_like(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {

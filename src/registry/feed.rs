@@ -90,29 +90,27 @@ impl FeedPuller {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut next_pull = tokio::time::Instant::now();
         let mut age_tick = tokio::time::interval(Duration::from_secs(1));
+        // The last success as this puller recorded it: the age gauge needs no query.
+        let mut succeeded_ms = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep_until(next_pull) => {
-                    self.pull_and_record().await;
+                    succeeded_ms = self.pull_and_record().await.succeeded_ms;
                     next_pull = tokio::time::Instant::now() + self.feed.interval.0;
                 }
-                _ = age_tick.tick() => self.report_age().await,
+                _ = age_tick.tick() => {
+                    if let Some(succeeded) = succeeded_ms {
+                        let age = (now_ms() - succeeded).max(0) as f64 / 1000.0;
+                        metrics::gauge!("consentry_registry_feed_age_seconds", "feed" => self.feed.url.clone()).set(age);
+                    }
+                }
             }
         }
     }
 
-    async fn report_age(&self) {
-        if let Ok(Some(state)) = self.registry.store.feed_state(&self.feed.url).await
-            && let Some(succeeded) = state.succeeded_ms
-        {
-            let age = (now_ms() - succeeded).max(0) as f64 / 1000.0;
-            metrics::gauge!("consentry_registry_feed_age_seconds", "feed" => self.feed.url.clone()).set(age);
-        }
-    }
-
-    /// One pull, recorded in `registry_feeds`, the metrics and the log.
-    pub async fn pull_and_record(&self) -> PullOutcome {
+    /// One pull, recorded in `registry_feeds`, the metrics and the log; returns what was recorded.
+    pub async fn pull_and_record(&self) -> FeedState {
         let store = &self.registry.store;
         let previous = store.feed_state(&self.feed.url).await.ok().flatten();
         let etag = previous.as_ref().and_then(|p| p.etag.clone());
@@ -157,7 +155,7 @@ impl FeedPuller {
         if let Err(error) = store.save_feed_state(&state).await {
             tracing::warn!(%feed, %error, "cannot record the feed's state");
         }
-        outcome
+        state
     }
 
     async fn pull(&self, etag: Option<&str>) -> PullOutcome {

@@ -15,7 +15,7 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use super::entry::{Entry, EntryTarget};
 use crate::decide::Purpose;
-use crate::storage::{Backend, Database, StoreError, from_json, to_json};
+use crate::storage::{Backend, Database, StoreError, escape_like, from_json, placeholders, to_json};
 
 /// Advisory lock key that serialises registry writers on PostgreSQL ("CSRG").
 const WRITE_LOCK_KEY: i64 = 0x4353_5247;
@@ -23,6 +23,7 @@ const WRITE_LOCK_KEY: i64 = 0x4353_5247;
 const CHANGE_RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// Rows per multi-row statement (12 parameters each, well under both databases' limits).
 const ROWS_PER_STATEMENT: usize = 500;
+const CLAIM_COLUMNS: &str = "id, domain, contact, token, created_ms, expires_ms, verified_ms, verified_by";
 const ENTRY_COLUMNS: &str =
     "id, creator, contact, url, domain, host, include_subdomains, paths, purposes, source, created_ms, updated_ms";
 
@@ -49,6 +50,8 @@ pub struct ListFilter {
     pub domain: Option<String>,
     /// Exactly this source (`import`, `feed:<url>`, `claim:<id>`).
     pub source: Option<String>,
+    /// Sources starting with this (`claim:` for every portal-filed objection).
+    pub source_prefix: Option<String>,
     /// Entries whose id sorts after this one (paging).
     pub after_id: Option<String>,
     pub limit: Option<u32>,
@@ -112,7 +115,7 @@ impl RegistryStore {
     /// is kept.
     pub async fn upsert(&self, entries: &[Entry], now_ms: i64) -> Result<WriteSummary, StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing = existing_ids(&mut tx, entries.iter().map(|e| e.id.as_str())).await?;
+        let existing = existing_ids(&mut tx, entries.iter().map(|e| e.id.as_str()), self.backend).await?;
         upsert_rows(&mut tx, entries, self.backend).await?;
         append_changes(&mut tx, entries.iter().map(|e| e.id.as_str()), now_ms, self.backend).await?;
         prune_changes(&mut tx, now_ms).await?;
@@ -158,12 +161,12 @@ impl RegistryStore {
         let gone: Vec<String> = current.into_keys().collect();
         summary.removed = gone.len();
         // An id taken from another source would silently move that entry here: refuse instead.
-        let foreign = existing_ids(&mut tx, changed.iter().map(|e| e.id.as_str())).await?;
+        let foreign = existing_ids(&mut tx, changed.iter().map(|e| e.id.as_str()), self.backend).await?;
         if let Some((id, other)) = foreign.iter().find(|(_, s)| s.as_str() != source) {
             return Err(StoreError::Corrupt(format!("entry id {id:?} already belongs to source {other:?}")));
         }
         upsert_rows(&mut tx, &changed, self.backend).await?;
-        delete_rows(&mut tx, &gone).await?;
+        delete_rows(&mut tx, &gone, self.backend).await?;
         let touched = changed.iter().map(|e| e.id.as_str()).chain(gone.iter().map(String::as_str));
         append_changes(&mut tx, touched, now_ms, self.backend).await?;
         prune_changes(&mut tx, now_ms).await?;
@@ -228,27 +231,9 @@ impl RegistryStore {
 
     /// Entries in id order, one page at a time.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, StoreError> {
-        let mut clauses = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(domain) = &filter.domain {
-            let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-            binds.push(format!("%.{}", escape_like(&domain)));
-            binds.push(domain);
-            clauses.push("(host LIKE $1 ESCAPE '\\' OR host = $2)".to_string());
-        }
-        if let Some(source) = &filter.source {
-            binds.push(source.clone());
-            clauses.push(format!("source = ${}", binds.len()));
-        }
-        if let Some(after) = &filter.after_id {
-            binds.push(after.clone());
-            clauses.push(format!("id > ${}", binds.len()));
-        }
-        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM registry_entries");
-        for (i, clause) in clauses.iter().enumerate() {
-            let _ = write!(sql, "{}{clause}", if i == 0 { " WHERE " } else { " AND " });
-        }
-        let _ = write!(sql, " ORDER BY id LIMIT {}", filter.limit.unwrap_or(1000).clamp(1, 100_000));
+        let (conditions, binds) = list_conditions(filter);
+        let limit = filter.limit.unwrap_or(1000).clamp(1, 100_000);
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM registry_entries{conditions} ORDER BY id LIMIT {limit}");
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for value in &binds {
             query = query.bind(value.as_str());
@@ -256,8 +241,15 @@ impl RegistryStore {
         query.fetch_all(&self.pool).await?.iter().map(entry_from_row).collect()
     }
 
-    pub async fn count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM registry_entries").fetch_one(&self.pool).await?.try_get("n")?)
+    /// How many entries `filter` selects (its `after_id` and `limit` aside).
+    pub async fn count(&self, filter: &ListFilter) -> Result<i64, StoreError> {
+        let filter = ListFilter { after_id: None, limit: None, ..filter.clone() };
+        let (conditions, binds) = list_conditions(&filter);
+        let mut query = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM registry_entries{conditions}")));
+        for value in &binds {
+            query = query.bind(value.as_str());
+        }
+        Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     /// The newest change's sequence number (0 when there is none).
@@ -309,13 +301,10 @@ impl RegistryStore {
     }
 
     pub async fn claim(&self, id: &str) -> Result<Option<Claim>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, domain, contact, token, created_ms, expires_ms, verified_ms, verified_by \
-             FROM registry_claims WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {CLAIM_COLUMNS} FROM registry_claims WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(claim_from_row).transpose()
     }
 
@@ -339,10 +328,9 @@ impl RegistryStore {
 
     /// The verified claim an API key belongs to.
     pub async fn claim_by_key(&self, api_key_sha256: &str) -> Result<Option<Claim>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, domain, contact, token, created_ms, expires_ms, verified_ms, verified_by \
-             FROM registry_claims WHERE api_key_sha256 = $1 AND verified_ms IS NOT NULL",
-        )
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CLAIM_COLUMNS} FROM registry_claims WHERE api_key_sha256 = $1 AND verified_ms IS NOT NULL"
+        )))
         .bind(api_key_sha256)
         .fetch_optional(&self.pool)
         .await?;
@@ -390,6 +378,35 @@ impl RegistryStore {
     }
 }
 
+/// The WHERE clause of a [`ListFilter`] (empty, or starting with " WHERE ") and its binds.
+fn list_conditions(filter: &ListFilter) -> (String, Vec<String>) {
+    let mut clauses = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(domain) = &filter.domain {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        binds.push(format!("%.{}", escape_like(&domain)));
+        binds.push(domain);
+        clauses.push("(host LIKE $1 ESCAPE '\\' OR host = $2)".to_string());
+    }
+    if let Some(source) = &filter.source {
+        binds.push(source.clone());
+        clauses.push(format!("source = ${}", binds.len()));
+    }
+    if let Some(prefix) = &filter.source_prefix {
+        binds.push(format!("{}%", escape_like(prefix)));
+        clauses.push(format!("source LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    if let Some(after) = &filter.after_id {
+        binds.push(after.clone());
+        clauses.push(format!("id > ${}", binds.len()));
+    }
+    let mut sql = String::new();
+    for (i, clause) in clauses.iter().enumerate() {
+        let _ = write!(sql, "{}{clause}", if i == 0 { " WHERE " } else { " AND " });
+    }
+    (sql, binds)
+}
+
 /// Whether two versions of an entry say the same thing (times aside).
 fn same_content(a: &Entry, b: &Entry) -> bool {
     a.creator == b.creator
@@ -403,12 +420,12 @@ fn same_content(a: &Entry, b: &Entry) -> bool {
 async fn existing_ids<'a>(
     tx: &mut Transaction<'static, Any>,
     ids: impl Iterator<Item = &'a str>,
+    backend: Backend,
 ) -> Result<HashMap<String, String>, StoreError> {
     let ids: Vec<&str> = ids.collect();
     let mut found = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        // `$N` numbering is fine here: short lists, and the same on both backends.
-        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let list = placeholders(chunk.len(), 1, backend);
         let mut query =
             sqlx::query(AssertSqlSafe(format!("SELECT id, source FROM registry_entries WHERE id IN ({list})")));
         for id in chunk {
@@ -470,9 +487,9 @@ async fn upsert_rows(
     Ok(())
 }
 
-async fn delete_rows(tx: &mut Transaction<'static, Any>, ids: &[String]) -> Result<(), StoreError> {
+async fn delete_rows(tx: &mut Transaction<'static, Any>, ids: &[String], backend: Backend) -> Result<(), StoreError> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let list = placeholders(chunk.len(), 1, backend);
         let mut query = sqlx::query(AssertSqlSafe(format!("DELETE FROM registry_entries WHERE id IN ({list})")));
         for id in chunk {
             query = query.bind(id.as_str());
@@ -523,33 +540,6 @@ async fn prune_changes(tx: &mut Transaction<'static, Any>, now_ms: i64) -> Resul
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// `count` placeholders numbered from `first`: `?` on SQLite (it resolves `$N` names one by one,
-/// quadratic in long statements), `$N` on PostgreSQL.
-fn placeholders(count: usize, first: usize, backend: Backend) -> String {
-    let mut out = String::with_capacity(count * 4);
-    for i in 0..count {
-        out.push_str(if i == 0 { "" } else { ", " });
-        match backend {
-            Backend::Sqlite => out.push('?'),
-            Backend::Postgres => {
-                let _ = write!(out, "${}", first + i);
-            }
-        }
-    }
-    out
-}
-
-fn escape_like(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 fn entry_from_row(row: &AnyRow) -> Result<Entry, StoreError> {

@@ -391,8 +391,7 @@ impl TestProxy {
         let config_path = dir.join("consentry.toml");
         let public = "[public]\nlisten = \"127.0.0.1:0\"\n";
         // Top-level keys in `extra` (before its first table) must precede every table.
-        let tables_at = extra.find("\n[").map_or(if extra.starts_with('[') { 0 } else { extra.len() }, |i| i + 1);
-        let tables_at = if extra.starts_with('[') { 0 } else { tables_at };
+        let tables_at = if extra.starts_with('[') { 0 } else { extra.find("\n[").map_or(extra.len(), |i| i + 1) };
         let (top_level, extra) = extra.split_at(tables_at);
         let mut config = format!(
             "data_dir = \"{}\"\n{top_level}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n{}",
