@@ -18,6 +18,8 @@ use crate::public::{self, PublicState};
 use crate::registry::feed::FeedPuller;
 use crate::registry::{Registry, RegistryStore};
 use crate::storage::{self, Database};
+use crate::tlog::TlogStore;
+use crate::tlog::sequencer::Sequencer;
 use crate::tls::{CertificateAuthority, LeafMinter, TlsSetupError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -52,6 +54,10 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     NodeLock(#[from] storage::NodeLockError),
+    #[error(transparent)]
+    Tlog(#[from] crate::tlog::TlogError),
+    #[error(transparent)]
+    TlogKey(#[from] crate::tlog::KeyError),
     #[error("cannot store the admin token in {path}: {source}")]
     Token { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -102,6 +108,21 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
     Ok(Some(Arc::new(LeafMinter::new(ca, config.tls.leaf_cache_size)?)))
 }
 
+/// Opens the transparency log: the signing key, the log's row (created if new), and a check
+/// that this node signs for the log the database holds.
+async fn transparency_log(config: &Config, db: &Database) -> Result<Sequencer, RunError> {
+    let store = TlogStore::new(db);
+    let stored = store.head().await?;
+    let signer = crate::tlog::signer(config, stored.as_ref().map(|h| h.origin.as_str()))?;
+    store.ensure_log(&signer, storage::now_ms()).await?;
+    Ok(Sequencer {
+        store,
+        signer: Arc::new(signer),
+        interval: config.tlog.batch_interval.0,
+        max_batch: config.tlog.max_batch,
+    })
+}
+
 /// The proxy, built and ready to serve (CA loaded or created), but not yet listening.
 pub struct App {
     state: Arc<ProxyState>,
@@ -113,6 +134,8 @@ pub struct App {
     _node_lock: Option<storage::NodeLock>,
     /// The audit writer; it finishes once every request holding the log is done.
     writer: Option<tokio::task::JoinHandle<()>>,
+    /// The transparency log's sequencer (when the log is on).
+    sequencer: Option<Sequencer>,
 }
 
 impl App {
@@ -126,8 +149,9 @@ impl App {
         let node_lock = if audit_on { storage::NodeLock::acquire(&config.storage_url())? } else { None };
         let db = Database::open(if audit_on { config.storage_url() } else { storage::IN_MEMORY.to_string() }.as_str())
             .await?;
+        let sequencer = if audit_on && config.tlog.enabled { Some(transparency_log(&config, &db).await?) } else { None };
         let (store, audit, writer) = if audit_on {
-            let store = AuditStore::new(&db);
+            let store = AuditStore::new(&db).with_transparency(sequencer.is_some());
             let (log, writer) = AuditLog::start(store.clone(), config.storage.durability, config.storage.queue_size);
             (Some(store), Some(log), Some(writer))
         } else {
@@ -138,13 +162,21 @@ impl App {
         let token = admin_token(&config)?;
         let state = Arc::new(ProxyState::new(config, minter, audit, Some(registry.clone()))?);
         let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
-        let public = PublicState::new(registry.clone(), state.clone());
-        Ok(Self { state, admin, public, registry, db, _node_lock: node_lock, writer })
+        let transparency = sequencer.as_ref().map(|s| public::Transparency {
+            store: s.store.clone(),
+            verifier_key: s.signer.verifier_key(),
+        });
+        let public = PublicState::new(registry.clone(), state.clone(), transparency);
+        Ok(Self { state, admin, public, registry, db, _node_lock: node_lock, writer, sequencer })
     }
 
     /// Runs the proxy and admin listeners until `shutdown` resolves, then drains.
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
-        let Self { state, admin, public, registry, db, _node_lock, writer } = self;
+        let Self { state, admin, public, registry, db, _node_lock, writer, sequencer } = self;
+        // The sequencer outlives the listeners: it stops after the audit writer has committed
+        // the last records, and gives them leaves before the process ends.
+        let sequencer_stop = tokio_util::sync::CancellationToken::new();
+        let sequencer = sequencer.map(|s| tokio::spawn(s.run(sequencer_stop.clone())));
         let follower =
             tokio::spawn(registry.clone().follow(state.config.registry.sync_interval.0, state.shutdown.clone()));
         let feeds: Vec<_> = state
@@ -184,6 +216,10 @@ impl App {
         drop(state);
         if let Some(writer) = writer {
             let _ = writer.await;
+        }
+        sequencer_stop.cancel();
+        if let Some(sequencer) = sequencer {
+            let _ = sequencer.await;
         }
         db.close().await;
     }

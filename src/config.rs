@@ -41,6 +41,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub inspect: InspectConfig,
     pub registry: RegistryConfig,
+    pub tlog: TlogConfig,
     /// Crawler profiles. When the file names none, the built-in `default` profile applies.
     pub crawlers: Vec<CrawlerProfile>,
 }
@@ -155,6 +156,25 @@ impl FeedConfig {
     pub fn signature_url(&self) -> String {
         if self.signature_url.is_empty() { format!("{}.sig", self.url) } else { self.signature_url.clone() }
     }
+}
+
+/// The transparency log: a Merkle tree of every audit record with signed checkpoints.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlogConfig {
+    /// Publish every audit record into the transparency log (needs an audit store).
+    pub enabled: bool,
+    /// The log's name in its checkpoints (C2SP origin), e.g. `consentry.example/crawl-eu`; empty
+    /// means the name the log already has in storage, or `consentry.local/<node>` for a new log.
+    /// Every node of one deployment must agree.
+    pub origin: String,
+    /// PKCS#8 PEM Ed25519 key that signs checkpoints; empty means `<data_dir>/tlog-key.pem`,
+    /// generated at first start. Every node of one deployment must share it.
+    pub key_file: PathBuf,
+    /// How often pending records are sequenced into the tree and a checkpoint is signed.
+    pub batch_interval: HumanDuration,
+    /// Most records sequenced in one transaction.
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -322,6 +342,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             inspect: InspectConfig::default(),
             registry: RegistryConfig::default(),
+            tlog: TlogConfig::default(),
             crawlers: Vec::new(),
         }
     }
@@ -384,6 +405,18 @@ impl Default for PublicConfig {
 impl Default for RegistryConfig {
     fn default() -> Self {
         Self { sync_interval: HumanDuration::millis(250), max_feed_bytes: 64 * 1024 * 1024, feeds: Vec::new() }
+    }
+}
+
+impl Default for TlogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            origin: String::new(),
+            key_file: PathBuf::new(),
+            batch_interval: HumanDuration::secs(1),
+            max_batch: 4096,
+        }
     }
 }
 
@@ -556,6 +589,7 @@ impl Config {
         self.validate_robots(&mut problems);
         self.validate_crawlers(&mut problems);
         self.validate_registry(&mut problems);
+        self.validate_tlog(&mut problems);
         if problems.found.is_empty() { Ok(()) } else { Err(ConfigErrors(problems.found)) }
     }
 
@@ -708,6 +742,22 @@ impl Config {
             if !feed.signature_url.is_empty() && !feed.signature_url.starts_with("http") {
                 p.add(&key("signature_url"), format!("must be an http(s) URL, got {:?}", feed.signature_url));
             }
+        }
+    }
+
+    fn validate_tlog(&self, p: &mut Problems<'_>) {
+        let tlog = &self.tlog;
+        if !tlog.origin.is_empty() && !crate::tlog::is_valid_origin(&tlog.origin) {
+            p.add("tlog.origin", format!("must be non-empty printable ASCII without spaces or '+', got {:?}", tlog.origin));
+        }
+        if tlog.batch_interval.0 < Duration::from_millis(10) {
+            p.add("tlog.batch_interval", "must be at least 10ms".into());
+        }
+        if tlog.max_batch == 0 {
+            p.add("tlog.max_batch", "must be at least 1".into());
+        }
+        if !tlog.key_file.as_os_str().is_empty() && !tlog.key_file.is_file() {
+            p.add("tlog.key_file", format!("{} is not a readable file", tlog.key_file.display()));
         }
     }
 

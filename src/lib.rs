@@ -17,7 +17,9 @@
 //! - [`check`]: `consentry check`, the live explanation of one URL's decision.
 //! - [`admin`]: the admin listener: operator API, dashboard, metrics, health, readiness.
 //! - [`registry`]: the creators' registry: entries, import, the in-memory index, store and sync.
-//! - [`public`]: the creators' portal: domain claims and verification, objections.
+//! - [`public`]: the creators' portal: domain claims and verification, objections, and the
+//!   transparency endpoints.
+//! - [`tlog`]: the transparency log: Merkle tree, signed checkpoints, proofs, receipts.
 //! - [`logview`]: `consentry log`, the audit log from the command line.
 //! - [`app`]: wiring; runs the listeners with graceful shutdown.
 
@@ -35,3 +37,4 @@ pub mod registry;
 pub mod signals;
 pub mod storage;
 pub mod tls;
+pub mod tlog;

@@ -63,6 +63,15 @@ enum Command {
     Ca {
         #[arg(short, long)]
         config: Option<PathBuf>,
+        /// Print the transparency log's verifier key instead (C2SP note key: name+id+key).
+        #[arg(long)]
+        tlog_key: bool,
+    },
+    /// Check transparency-log evidence offline: a creator's receipt, or that a newer checkpoint
+    /// extends an older one (exit 0 verified, 1 not verified or error).
+    Verify {
+        #[command(subcommand)]
+        command: VerifyCommand,
     },
     /// Work with config files.
     Config {
@@ -95,6 +104,30 @@ enum RegistryCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum VerifyCommand {
+    /// Verify a receipt downloaded from /v1/domains/{domain}/receipt.
+    Receipt {
+        receipt: PathBuf,
+        /// The log's verifier key (`consentry ca --tlog-key`, or GET /tlog/key), or a file holding it.
+        #[arg(long)]
+        key: String,
+    },
+    /// Verify that the checkpoint NEW extends the checkpoint OLD (no fork, no rewritten history).
+    Consistency {
+        #[arg(long)]
+        key: String,
+        /// A checkpoint saved earlier from GET /tlog/checkpoint.
+        #[arg(long)]
+        old: PathBuf,
+        #[arg(long)]
+        new: PathBuf,
+        /// The log's public listener, e.g. http://127.0.0.1:9129, to fetch the proof from.
+        #[arg(long)]
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a config file; every problem is reported with file, key and reason.
     Check { file: PathBuf },
@@ -104,7 +137,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => with_config(config.as_deref(), run),
-        Command::Ca { config } => with_config(config.as_deref(), print_ca),
+        Command::Ca { config, tlog_key: false } => with_config(config.as_deref(), print_ca),
+        Command::Ca { config, tlog_key: true } => with_config(config.as_deref(), |config| {
+            run_tool("consentry ca", async move { consentry::tlog::verify::verifier_key(&config).await })
+        }),
+        Command::Verify { command } => verify(command),
         Command::Log { config, verdict, crawler, host, source, since, limit, json } => {
             let query = consentry::logview::LogQuery { verdict, crawler, host, source, since, limit, json };
             with_config(config.as_deref(), move |config| print_log(config, &query))
@@ -255,6 +292,33 @@ fn run(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("consentry: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `consentry verify`: prints what was checked; exit 0 only when every check passed.
+fn verify(command: VerifyCommand) -> ExitCode {
+    use consentry::tlog::verify::{consistency_report, receipt_report, render};
+    let report = match command {
+        VerifyCommand::Receipt { receipt, key } => receipt_report(&receipt, &key),
+        VerifyCommand::Consistency { key, old, new, from } => {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(consistency_report(&key, &old, &new, from.as_deref())),
+                Err(e) => {
+                    eprintln!("consentry verify: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    match report {
+        Ok(report) => {
+            print!("{}", render(&report));
+            if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(e) => {
+            eprintln!("consentry verify: {e}");
             ExitCode::FAILURE
         }
     }

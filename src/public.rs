@@ -14,6 +14,9 @@
 //! capped; every refusal is JSON that says what was wrong.
 
 pub mod dns;
+pub mod transparency;
+
+pub use transparency::Transparency;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -62,16 +65,18 @@ struct Inner {
     dns: Result<dns::TxtChecker, String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_key: DefaultKeyedRateLimiter<String>,
+    /// The transparency log, when this node keeps one.
+    transparency: Option<Transparency>,
 }
 
 impl PublicState {
-    pub fn new(registry: Arc<Registry>, proxy: Arc<ProxyState>) -> Self {
+    pub fn new(registry: Arc<Registry>, proxy: Arc<ProxyState>, transparency: Option<Transparency>) -> Self {
         let config = &proxy.config.public;
         let dns = dns::TxtChecker::new(&config.dns_nameservers, config.verify_timeout.0);
         let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         let per_ip = DefaultKeyedRateLimiter::keyed(per_minute(config.rate_limit_per_ip));
         let per_key = DefaultKeyedRateLimiter::keyed(per_minute(config.rate_limit_per_key));
-        Self(Arc::new(Inner { registry, proxy, dns, per_ip, per_key }))
+        Self(Arc::new(Inner { registry, proxy, dns, per_ip, per_key, transparency }))
     }
 }
 
@@ -83,11 +88,13 @@ pub fn router(state: PublicState) -> Router {
         .route("/v1/claims/{id}/verify", post(verify_claim))
         .route("/v1/objections", get(list_objections).post(create_objection))
         .route("/v1/objections/{id}", delete(delete_objection))
+        .merge(transparency::creator_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), limit_per_ip));
     Router::new()
         .route("/", get(page))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(api)
+        .merge(transparency::open_routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint".into()) })
         .with_state(state)
 }

@@ -221,7 +221,7 @@ fn time_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }
 
-fn read_to_string(path: &Path) -> Result<String, TlsSetupError> {
+pub(crate) fn read_to_string(path: &Path) -> Result<String, TlsSetupError> {
     std::fs::read_to_string(path).map_err(|source| TlsSetupError::Read { path: path.into(), source })
 }
 
@@ -239,7 +239,7 @@ pub fn create_private_dir(dir: &Path) -> Result<(), TlsSetupError> {
 
 /// Writes `contents` to a temporary file and links it to `path` only if `path` does not exist
 /// yet, so readers never see a half-written file. `Ok(false)`: someone else published first.
-fn publish_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, TlsSetupError> {
+pub(crate) fn publish_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, TlsSetupError> {
     use std::io::Write;
     let write_error = |source| TlsSetupError::Write { path: path.into(), source };
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use super::{AuditRecord, EvidenceHash};
 use crate::decide::Source;
+use crate::tlog::store::PendingEntry;
 pub use crate::storage::StoreError;
 use crate::storage::{Backend, Database, escape_like, from_json, placeholders, to_json};
 
@@ -21,6 +22,8 @@ use crate::storage::{Backend, Database, escape_like, from_json, placeholders, to
 pub struct AuditStore {
     pool: AnyPool,
     backend: Backend,
+    /// Queue every record for the transparency log in the same transaction.
+    transparency: bool,
 }
 
 /// Which decisions to list; every field optional.
@@ -80,7 +83,13 @@ impl AuditStore {
 
     /// The audit table of an open database.
     pub fn new(db: &Database) -> Self {
-        Self { pool: db.pool.clone(), backend: db.backend }
+        Self { pool: db.pool.clone(), backend: db.backend, transparency: false }
+    }
+
+    /// The same store, queueing each record for the transparency log as it is written.
+    pub fn with_transparency(mut self, on: bool) -> Self {
+        self.transparency = on;
+        self
     }
 
     /// Whether the store answers (for `/readyz`).
@@ -99,6 +108,10 @@ impl AuditStore {
                 query = bind_record(query, record);
             }
             query.execute(&mut *tx).await?;
+        }
+        if self.transparency {
+            let pending: Vec<PendingEntry> = records.iter().map(PendingEntry::new).collect();
+            crate::tlog::store::insert_pending(&mut tx, &pending, self.backend).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -331,7 +344,7 @@ impl Conditions {
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(crate) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name);
     let quoted = |value: String| format!("\"{value}\"");
     let time_ms: i64 = row.try_get("time_ms")?;
