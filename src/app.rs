@@ -113,8 +113,14 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
 async fn transparency_log(config: &Config, db: &Database) -> Result<Sequencer, RunError> {
     let store = TlogStore::new(db);
     let stored = store.head().await?;
-    let signer = crate::tlog::signer(config, stored.as_ref().map(|h| h.origin.as_str()))?;
-    store.ensure_log(&signer, storage::now_ms()).await?;
+    let mut signer = crate::tlog::signer(config, stored.as_ref().map(|h| h.origin.as_str()))?;
+    let head = store.create_if_missing(&signer, storage::now_ms()).await?;
+    // Nodes started together on an empty database may each have chosen a default name; the one
+    // stored first is the log's name.
+    if config.tlog.origin.is_empty() && head.origin != signer.name() {
+        signer = crate::tlog::signer(config, Some(&head.origin))?;
+    }
+    head.check_signer(&signer)?;
     Ok(Sequencer {
         store,
         signer: Arc::new(signer),
@@ -149,7 +155,8 @@ impl App {
         let node_lock = if audit_on { storage::NodeLock::acquire(&config.storage_url())? } else { None };
         let db = Database::open(if audit_on { config.storage_url() } else { storage::IN_MEMORY.to_string() }.as_str())
             .await?;
-        let sequencer = if audit_on && config.tlog.enabled { Some(transparency_log(&config, &db).await?) } else { None };
+        let sequencer =
+            if audit_on && config.tlog.enabled { Some(transparency_log(&config, &db).await?) } else { None };
         let (store, audit, writer) = if audit_on {
             let store = AuditStore::new(&db).with_transparency(sequencer.is_some());
             let (log, writer) = AuditLog::start(store.clone(), config.storage.durability, config.storage.queue_size);
@@ -162,10 +169,9 @@ impl App {
         let token = admin_token(&config)?;
         let state = Arc::new(ProxyState::new(config, minter, audit, Some(registry.clone()))?);
         let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
-        let transparency = sequencer.as_ref().map(|s| public::Transparency {
-            store: s.store.clone(),
-            verifier_key: s.signer.verifier_key(),
-        });
+        let transparency = sequencer
+            .as_ref()
+            .map(|s| public::Transparency { store: s.store.clone(), verifier_key: s.signer.verifier_key() });
         let public = PublicState::new(registry.clone(), state.clone(), transparency);
         Ok(Self { state, admin, public, registry, db, _node_lock: node_lock, writer, sequencer })
     }

@@ -748,7 +748,10 @@ impl Config {
     fn validate_tlog(&self, p: &mut Problems<'_>) {
         let tlog = &self.tlog;
         if !tlog.origin.is_empty() && !crate::tlog::is_valid_origin(&tlog.origin) {
-            p.add("tlog.origin", format!("must be non-empty printable ASCII without spaces or '+', got {:?}", tlog.origin));
+            p.add(
+                "tlog.origin",
+                format!("must be non-empty printable ASCII without spaces or '+', got {:?}", tlog.origin),
+            );
         }
         if tlog.batch_interval.0 < Duration::from_millis(10) {
             p.add("tlog.batch_interval", "must be at least 10ms".into());

@@ -36,5 +36,5 @@ pub mod public;
 pub mod registry;
 pub mod signals;
 pub mod storage;
-pub mod tls;
 pub mod tlog;
+pub mod tls;

@@ -1,8 +1,8 @@
 //! Several nodes behave as one: two `consentry run` processes on one PostgreSQL (a uniquely
 //! named database on 127.0.0.1:5432), requests spread over both, one audit log holding every
 //! answered request with the node that decided it, and a registry entry imported with node A's
-//! config honoured by node B. (The shared transparency log and leader failover come with the
-//! transparency-log issue.)
+//! config honoured by node B; one transparency log with exactly one sequencer, which fails over
+//! to the surviving node when the leader is killed, without a fork.
 
 mod common;
 
@@ -11,14 +11,18 @@ use std::time::{Duration, Instant};
 
 use common::{ADMIN_TOKEN, Canned, TestDatabase, TestOrigin, TestProxy, curl};
 
-fn node(name: &str, db: &TestDatabase, origin: &TestOrigin) -> TestProxy {
-    TestProxy::start(&format!(
+fn node_config(name: &str, db: &TestDatabase, origin: &TestOrigin, extra: &str) -> String {
+    format!(
         "node = \"{name}\"\n[proxy]\nlisten = \"127.0.0.1:0\"\nallow_private_destinations = true\n\
-         [storage]\nurl = \"{url}\"\n[upstream]\nresolve = {{ \"shop.example:{port}\" = \"{addr}\" }}\n",
+         [storage]\nurl = \"{url}\"\n[upstream]\nresolve = {{ \"shop.example:{port}\" = \"{addr}\" }}\n{extra}",
         url = db.url(),
         port = origin.port(),
         addr = origin.addr
-    ))
+    )
+}
+
+fn node(name: &str, db: &TestDatabase, origin: &TestOrigin, key: &std::path::Path) -> TestProxy {
+    TestProxy::start(&node_config(name, db, origin, &format!("[tlog]\nkey_file = \"{}\"\n", key.display())))
 }
 
 #[tokio::test]
@@ -27,7 +31,9 @@ async fn two_nodes_on_one_postgresql_keep_one_audit_log_and_one_registry() {
     let origin = TestOrigin::plain().await;
     origin.robots("User-agent: *\nDisallow: /private/\n");
     origin.set("/page", Canned::body("page"));
-    let nodes = [node("node-a", &db, &origin), node("node-b", &db, &origin)];
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let key = common::shared_tlog_key(secrets.path());
+    let nodes = [node("node-a", &db, &origin, &key), node("node-b", &db, &origin, &key)];
     let base = format!("http://shop.example:{}", origin.port());
 
     // Requests spread over both nodes, as a TCP load balancer would.
@@ -72,4 +78,90 @@ async fn two_nodes_on_one_postgresql_keep_one_audit_log_and_one_registry() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status, 451, "node B did not honour node A's registry entry within 5 s");
+}
+
+/// `consentry_tlog_leader` from a node's metrics: 1 while it sequences.
+async fn is_leader(node: &TestProxy) -> bool {
+    curl(&[&node.admin_url("/metrics")]).await.text().lines().any(|l| l.trim() == "consentry_tlog_leader 1")
+}
+
+async fn checkpoint(node: &TestProxy) -> String {
+    curl(&[&node.public_url("/tlog/checkpoint")]).await.text()
+}
+
+fn size_of(checkpoint: &str) -> u64 {
+    checkpoint.lines().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{checkpoint}"))
+}
+
+/// Polls `probe` every 50 ms until it holds, for at most `limit`.
+async fn eventually<F: std::future::Future<Output = bool>>(limit: Duration, what: &str, mut probe: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !probe().await {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_share_one_transparency_log_and_the_sequencer_fails_over() {
+    let db = TestDatabase::create();
+    let origin = TestOrigin::plain().await;
+    origin.set("/page", Canned::body("page"));
+    let tlog = "[tlog]\nbatch_interval = \"100ms\"\norigin = \"shop.example/log\"\n";
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let shared = format!("{tlog}key_file = \"{}\"\n", common::shared_tlog_key(secrets.path()).display());
+    let a = TestProxy::start(&node_config("node-a", &db, &origin, &shared));
+    let b = TestProxy::start(&node_config("node-b", &db, &origin, &shared));
+    let page = format!("http://shop.example:{}/page", origin.port());
+
+    eventually(Duration::from_secs(5), "one node leads", || async { is_leader(&a).await || is_leader(&b).await }).await;
+    assert!(!(is_leader(&a).await && is_leader(&b).await), "exactly one sequencer");
+    for i in 0..10 {
+        assert_eq!(curl(&["-x", &[&a, &b][i % 2].url(), &page]).await.status, 200);
+    }
+    eventually(Duration::from_secs(10), "10 leaves", || async { size_of(&checkpoint(&a).await) >= 10 }).await;
+    let before = checkpoint(&a).await;
+    assert_eq!(checkpoint(&b).await, before, "both nodes serve the one log");
+
+    // Kill -9 the leader; the survivor takes over and sequences its own new records.
+    let (leader, survivor) = if is_leader(&a).await { (a, b) } else { (b, a) };
+    drop(leader);
+    for _ in 0..5 {
+        assert_eq!(curl(&["-x", &survivor.url(), &page]).await.status, 200);
+    }
+    eventually(Duration::from_secs(15), "the survivor leads and sequences", || async {
+        is_leader(&survivor).await && size_of(&checkpoint(&survivor).await) >= 15
+    })
+    .await;
+    let after = checkpoint(&survivor).await;
+
+    // The new head extends the old one: one tree, no fork.
+    let dir = survivor.dir.path();
+    std::fs::write(dir.join("before.ckpt"), &before).expect("write");
+    std::fs::write(dir.join("after.ckpt"), &after).expect("write");
+    let (code, vkey, err) = survivor.cli(&["ca", "--tlog-key"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(vkey.starts_with("shop.example/log+"), "{vkey}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["verify", "consistency", "--key", vkey.trim(), "--from", &survivor.public_url("")])
+        .arg("--old")
+        .arg(dir.join("before.ckpt"))
+        .arg("--new")
+        .arg(dir.join("after.ckpt"))
+        .output()
+        .expect("consentry verify");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}{}", String::from_utf8_lossy(&output.stderr));
+
+    // A node with a key of its own would fork the log: it refuses to start and says why.
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = TestProxy::write_config(home.path(), &node_config("node-c", &db, &origin, tlog));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .output()
+        .expect("consentry run");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("must share `tlog.origin` and the signing key"), "{err}");
 }

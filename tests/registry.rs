@@ -356,7 +356,9 @@ async fn two_proxies_on_one_postgresql_share_the_registry() {
     let db = TestDatabase::create();
     let origin = TestOrigin::plain().await;
     origin.set("/work", Canned::body("work"));
-    let storage = format!("[storage]\nurl = \"{}\"\n", db.url());
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let key = common::shared_tlog_key(secrets.path());
+    let storage = format!("[storage]\nurl = \"{}\"\n[tlog]\nkey_file = \"{}\"\n", db.url(), key.display());
     let node_a = proxy_for(&origin, "shared.example", &storage);
     let node_b = proxy_for(&origin, "shared.example", &storage);
     let url = format!("http://shared.example:{}/work", origin.port());

@@ -175,7 +175,7 @@ async fn a_creator_verifies_a_receipt_offline_and_every_tampering_is_named() {
     let edited = write(dir, "edited.json", &edited.to_string());
     let (code, out) = verify(&["receipt", edited.to_str().expect("path"), "--key", &vkey]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("FAIL record 2 (leaf")) && out.contains(&ids[1]) && out.contains("altered"), "{out}");
+    assert!(out.contains("FAIL record 2 (leaf") && out.contains(&ids[1]) && out.contains("altered"), "{out}");
 
     let mut dropped = receipt_json.clone();
     dropped["records"].as_array_mut().expect("records").remove(2);
@@ -355,4 +355,69 @@ async fn records_written_before_a_crash_get_their_leaves_after_the_restart() {
     let decisions = public(&restarted, "/v1/domains/site.test/decisions", Some(&key)).await.json();
     assert_eq!(decisions["records"].as_array().map(Vec::len), Some(3), "{decisions}");
     assert_eq!(decisions["pending"].as_array().map(Vec::len), Some(0));
+}
+
+/// Runs `tests/browser/portal.py` against `proxy`'s page; panics with its report on failure.
+async fn browser_check(proxy: &TestProxy, key: &str, verified: u32, failed: u32) {
+    let dir = proxy.dir.path().to_path_buf();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/portal.py");
+    let args = vec![
+        script.display().to_string(),
+        proxy.public_url("/"),
+        key.to_string(),
+        "site.test".to_string(),
+        dir.join(format!("portal-{failed}.png")).display().to_string(),
+        format!("--verified={verified}"),
+        format!("--failed={failed}"),
+        format!("--receipt-out={}", dir.join("browser-receipt.json").display()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(&args)
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .output()
+            .expect("run python3")
+    })
+    .await
+    .expect("browser thread");
+    assert!(
+        output.status.success(),
+        "the browser check failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_creators_page_verifies_each_record_in_the_browser_and_flags_an_altered_one() {
+    let (origin, other) = origins().await;
+    let proxy = TestProxy::start(&config(&origin, &other, ""));
+    let ca = proxy.ca_file().display().to_string();
+    let key = verified_key(&proxy, &origin).await;
+    let mut ids = Vec::new();
+    for path in ["/page", "/private/x", "/page"] {
+        ids.push(
+            crawl(&proxy, &ca, &format!("https://site.test{path}"))
+                .await
+                .header("consentry-request-id")
+                .map(str::to_string),
+        );
+    }
+    wait_for_size(&proxy, 3).await;
+    browser_check(&proxy, &key, 3, 0).await;
+    // The receipt the page downloaded verifies offline too.
+    let receipt = proxy.dir.path().join("browser-receipt.json");
+    let (code, out) = verify(&["receipt", receipt.to_str().expect("path"), "--key", &verifier_key(&proxy)]);
+    assert_eq!(code, 0, "{out}");
+
+    // The operator edits one stored record: the page marks exactly that one.
+    let db = sqlite(&proxy).await;
+    sqlx::query("UPDATE decisions SET url = 'https://site.test/elsewhere' WHERE request_id = ?")
+        .bind(ids[1].as_deref().expect("request id"))
+        .execute(&db)
+        .await
+        .expect("edit");
+    browser_check(&proxy, &key, 2, 1).await;
 }

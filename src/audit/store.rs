@@ -13,9 +13,9 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use super::{AuditRecord, EvidenceHash};
 use crate::decide::Source;
-use crate::tlog::store::PendingEntry;
 pub use crate::storage::StoreError;
 use crate::storage::{Backend, Database, escape_like, from_json, placeholders, to_json};
+use crate::tlog::store::PendingEntry;
 
 /// The audit log's table in the shared database.
 #[derive(Debug, Clone)]

@@ -134,7 +134,8 @@ fn parse_group(group: &str) -> Option<u64> {
 }
 
 fn parse_decimal(text: &str) -> Option<u64> {
-    let canonical = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
+    let canonical =
+        !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
     canonical.then(|| text.parse().ok()).flatten()
 }
 
@@ -147,11 +148,9 @@ async fn tile(State(state): State<PublicState>, Path(path): Path<String>) -> Res
     }
     let coordinate = parse_tile_path(&path)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "bad_tile_path", format!("no tile at tile/{path}")))?;
-    let data = log
-        .store
-        .tile(coordinate.level, coordinate.index, coordinate.width)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no_such_tile", format!("the tree holds no tile/{path} yet")))?;
+    let data = log.store.tile(coordinate.level, coordinate.index, coordinate.width).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_such_tile", format!("the tree holds no tile/{path} yet"))
+    })?;
     // Full tiles never change; a partial tile is replaced by a wider one as the tree grows.
     let cache = if coordinate.width == TILE_WIDTH { "public, max-age=31536000, immutable" } else { "no-cache" };
     let headers = [
@@ -196,17 +195,13 @@ struct Decisions {
     pending: Vec<serde_json::Value>,
 }
 
-async fn build(
-    state: &PublicState,
-    headers: &HeaderMap,
-    domain: &str,
-    window: &Window,
-) -> Result<Decisions, ApiError> {
+async fn build(state: &PublicState, headers: &HeaderMap, domain: &str, window: &Window) -> Result<Decisions, ApiError> {
     let log = log(state)?;
     let claim = authenticate(state, headers).await?;
     let domain = normalize_domain(domain).map_err(|p| ApiError::invalid(format!("domain: {p}")))?;
     if !within(&domain, &claim.domain) {
-        let reason = format!("your API key is for {}; {domain} is not that domain or one of its subdomains", claim.domain);
+        let reason =
+            format!("your API key is for {}; {domain} is not that domain or one of its subdomains", claim.domain);
         return Err(ApiError::new(StatusCode::FORBIDDEN, "outside_verified_domain", reason));
     }
     // Head first: every record listed afterwards was sequenced at or before a later head, so
@@ -277,7 +272,8 @@ mod tests {
 
     #[test]
     fn tile_paths_parse_like_the_c2sp_encoding() {
-        for (level, index, width) in [(0u8, 0u64, 256u64), (0, 5, 17), (1, 1234, 256), (2, 1_234_067, 3), (0, 999, 256)] {
+        for (level, index, width) in [(0u8, 0u64, 256u64), (0, 5, 17), (1, 1234, 256), (2, 1_234_067, 3), (0, 999, 256)]
+        {
             // tlog_tiles writes the same N encoding after its "tile/<height>/" prefix.
             let path = tlog_tiles::Tile::new(8, level, index, u32::try_from(width).expect("width"), false).path();
             let c2sp = path.strip_prefix("tile/8/").expect("tlog_tiles path");
@@ -288,8 +284,19 @@ mod tests {
     #[test]
     fn malformed_tile_paths_are_refused() {
         for bad in [
-            "", "0", "0/1", "0/0001", "0/x1/000", "0/000.p/0", "0/000.p/256", "0/000.p/007", "x/000", "0/x000/001",
-            "8/000", "0/000/extra", "0/-01",
+            "",
+            "0",
+            "0/1",
+            "0/0001",
+            "0/x1/000",
+            "0/000.p/0",
+            "0/000.p/256",
+            "0/000.p/007",
+            "x/000",
+            "0/x000/001",
+            "8/000",
+            "0/000/extra",
+            "0/-01",
         ] {
             assert_eq!(parse_tile_path(bad), None, "{bad}");
         }

@@ -69,7 +69,11 @@ impl Sequencer {
         outcome
     }
 
-    async fn sequence_while_leading(&self, conn: &mut AnyConnection, stop: &CancellationToken) -> Result<(), TlogError> {
+    async fn sequence_while_leading(
+        &self,
+        conn: &mut AnyConnection,
+        stop: &CancellationToken,
+    ) -> Result<(), TlogError> {
         loop {
             self.drain(conn).await?;
             tokio::select! {
@@ -83,7 +87,8 @@ impl Sequencer {
     async fn drain(&self, conn: &mut AnyConnection) -> Result<(), TlogError> {
         loop {
             let started = Instant::now();
-            let done = store::sequence_batch(conn, self.store.backend(), &self.signer, self.max_batch, now_ms()).await?;
+            let done =
+                store::sequence_batch(conn, self.store.backend(), &self.signer, self.max_batch, now_ms()).await?;
             metrics::gauge!("consentry_tlog_tree_size").set(done.size as f64);
             if done.appended == 0 {
                 return Ok(());

@@ -67,6 +67,22 @@ pub struct TreeHead {
     pub updated_ms: i64,
 }
 
+impl TreeHead {
+    /// Refuses a signer whose checkpoints would not verify as this log's (another name or key):
+    /// two keys for one tree would look like a fork to every creator.
+    pub fn check_signer(&self, signer: &NoteSigner) -> Result<(), TlogError> {
+        if self.origin == signer.name() && self.verifier_key == signer.verifier_key() {
+            return Ok(());
+        }
+        Err(TlogError::Mismatch {
+            stored_origin: self.origin.clone(),
+            stored_key: self.verifier_key.clone(),
+            our_origin: signer.name().to_string(),
+            our_key: signer.verifier_key(),
+        })
+    }
+}
+
 /// One sequenced record with what a creator needs to check it.
 #[derive(Debug, Clone)]
 pub struct LeafRecord {
@@ -127,9 +143,8 @@ impl TlogStore {
         read_head(&mut conn).await
     }
 
-    /// Creates the empty log (size 0, signed) unless one exists, then checks that the stored log
-    /// is the one `signer` signs for.
-    pub async fn ensure_log(&self, signer: &NoteSigner, now_ms: i64) -> Result<TreeHead, TlogError> {
+    /// Creates the empty log (size 0, signed by `signer`) unless one exists; returns the head.
+    pub async fn create_if_missing(&self, signer: &NoteSigner, now_ms: i64) -> Result<TreeHead, TlogError> {
         let checkpoint = sign_checkpoint(signer, 0, &tlog_tiles::EMPTY_HASH)?;
         sqlx::query(
             "INSERT INTO tlog_state (id, origin, verifier_key, size, root, checkpoint, updated_ms) \
@@ -142,16 +157,23 @@ impl TlogStore {
         .bind(now_ms)
         .execute(&self.pool)
         .await?;
-        let head = self.head().await?.ok_or(TlogError::NoLog)?;
-        if head.origin != signer.name() || head.verifier_key != signer.verifier_key() {
-            return Err(TlogError::Mismatch {
-                stored_origin: head.origin,
-                stored_key: head.verifier_key,
-                our_origin: signer.name().to_string(),
-                our_key: signer.verifier_key(),
-            });
-        }
+        self.head().await?.ok_or(TlogError::NoLog)
+    }
+
+    /// [`Self::create_if_missing`], then a check that the stored log is the one `signer` signs.
+    pub async fn ensure_log(&self, signer: &NoteSigner, now_ms: i64) -> Result<TreeHead, TlogError> {
+        let head = self.create_if_missing(signer, now_ms).await?;
+        head.check_signer(signer)?;
         Ok(head)
+    }
+
+    /// Queues `entries` for sequencing in a transaction of their own (the audit writer queues in
+    /// its own transaction instead, with [`insert_pending`]).
+    pub async fn enqueue(&self, entries: &[PendingEntry]) -> Result<(), TlogError> {
+        let mut tx = self.pool.begin().await?;
+        insert_pending(&mut tx, entries, self.backend).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Records written but not yet in the tree.
@@ -173,8 +195,7 @@ impl TlogStore {
         }
         let first = index * TILE_WIDTH;
         let merkle_level = level * TILE_HEIGHT;
-        let indexes: Vec<u64> =
-            (first..end).map(|n| tlog_tiles::stored_hash_index(merkle_level, n)).collect();
+        let indexes: Vec<u64> = (first..end).map(|n| tlog_tiles::stored_hash_index(merkle_level, n)).collect();
         let mut conn = self.pool.acquire().await?;
         let found = fetch_hashes(&mut conn, &indexes, self.backend).await?;
         let mut data = Vec::with_capacity(indexes.len() * tlog_tiles::HASH_SIZE);
@@ -232,9 +253,7 @@ impl TlogStore {
         };
         let mut first = 0_i64;
         let mut last = i64::MAX;
-        for (value, aggregate, time, target) in
-            [(since, "MIN", ">=", &mut first), (until, "MAX", "<", &mut last)]
-        {
+        for (value, aggregate, time, target) in [(since, "MIN", ">=", &mut first), (until, "MAX", "<", &mut last)] {
             let Some(value) = value else { continue };
             let row = sqlx::query(AssertSqlSafe(bound(aggregate, time)))
                 .bind(domain)
@@ -286,7 +305,10 @@ pub async fn insert_pending(
     backend: Backend,
 ) -> Result<(), sqlx::Error> {
     for chunk in entries.chunks(CHUNK) {
-        let sql = format!("INSERT INTO tlog_pending (request_id, host, salt, record) VALUES {}", rows_sql(chunk.len(), 4, backend));
+        let sql = format!(
+            "INSERT INTO tlog_pending (request_id, host, salt, record) VALUES {}",
+            rows_sql(chunk.len(), 4, backend)
+        );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for entry in chunk {
             query = query
@@ -383,9 +405,10 @@ struct NewLeaf {
 }
 
 async fn read_head(conn: &mut AnyConnection) -> Result<Option<TreeHead>, TlogError> {
-    let row = sqlx::query("SELECT origin, verifier_key, size, root, checkpoint, updated_ms FROM tlog_state WHERE id = 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT origin, verifier_key, size, root, checkpoint, updated_ms FROM tlog_state WHERE id = 1")
+            .fetch_optional(&mut *conn)
+            .await?;
     let Some(row) = row else { return Ok(None) };
     let root_text: String = row.try_get("root")?;
     let root = leaf::decode_hash(&root_text).ok_or_else(|| corrupt(format!("tlog_state.root {root_text:?}")))?;
@@ -408,7 +431,8 @@ async fn read_pending(conn: &mut AnyConnection, max_batch: usize) -> Result<Vec<
     rows.iter()
         .map(|row| {
             let salt_text: String = row.try_get("salt")?;
-            let salt = leaf::decode_salt(&salt_text).ok_or_else(|| corrupt(format!("tlog_pending.salt {salt_text:?}")))?;
+            let salt =
+                leaf::decode_salt(&salt_text).ok_or_else(|| corrupt(format!("tlog_pending.salt {salt_text:?}")))?;
             Ok(PendingRow {
                 id: row.try_get("id")?,
                 host: row.try_get("host")?,
@@ -732,10 +756,8 @@ mod tests {
     }
 
     async fn append(db: &Database, store: &TlogStore, signer: &NoteSigner, from: u64, to: u64, max_batch: usize) {
-        let mut tx = db.pool.begin().await.expect("tx");
         let entries: Vec<PendingEntry> = (from..to).map(pending).collect();
-        insert_pending(&mut tx, &entries, db.backend).await.expect("pending");
-        tx.commit().await.expect("commit");
+        store.enqueue(&entries).await.expect("pending");
         let mut conn = store.dedicated_connection().await.expect("conn");
         loop {
             let done = sequence_batch(&mut conn, db.backend, signer, max_batch, 1).await.expect("sequence");
@@ -762,7 +784,8 @@ mod tests {
             let text = verifier.verify(&head.checkpoint).expect("signed checkpoint");
             assert_eq!(text, checkpoint_text("test.example/log", size, &head.root));
 
-            let leaves: Vec<u64> = if size > 20 { vec![0, 1, size / 2, size - 2, size - 1] } else { (0..size).collect() };
+            let leaves: Vec<u64> =
+                if size > 20 { vec![0, 1, size / 2, size - 2, size - 1] } else { (0..size).collect() };
             let proofs = store.inclusion_proofs(size, &leaves).await.expect("proofs");
             let entries = expected_entries(size);
             for (n, proof) in leaves.iter().zip(&proofs) {

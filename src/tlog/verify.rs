@@ -72,7 +72,8 @@ async fn fetch_consistency_proof(from: &str, old: u64, new: u64) -> Result<Vec<S
     let failed = |problem: String| VerifyError::Fetch { url: url.clone(), problem };
     let uri: http::Uri = url.parse().map_err(|e| failed(format!("not a URL: {e}")))?;
     let tls = crate::tls::upstream_client_config(&[]).map_err(|e| failed(e.to_string()))?;
-    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+    let connector =
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build::<_, Empty<bytes::Bytes>>(connector);
     let response = client.get(uri).await.map_err(|e| failed(e.to_string()))?;

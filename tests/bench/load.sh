@@ -34,6 +34,8 @@ CONSENTRY_BUILD=${CONSENTRY_BUILD:-1} # 0: never run cargo build, use the binary
 # The audit log while measuring: none (off: the proxy-core comparison), async or sync (SQLite in
 # the scratch directory, group commit).
 CONSENTRY_STORAGE=${BENCH_CONSENTRY_STORAGE:-none}
+# With an audit log: also publish every record into the transparency log (on) or not (off).
+CONSENTRY_TLOG=${BENCH_CONSENTRY_TLOG:-on}
 # Consentry runs with its default log level, as shipped; this sets its RUST_LOG instead (e.g.
 # "consentry::decision=debug" to measure the per-decision log line). The caller's RUST_LOG is
 # not passed on, so that a stray setting cannot change the figures.
@@ -625,6 +627,8 @@ $(case $CONSENTRY_STORAGE in
     none) echo 'url = "none"' ;;
     *) echo "durability = \"$CONSENTRY_STORAGE\"" ;;
   esac)
+[tlog]
+enabled = $([[ $CONSENTRY_TLOG == on ]] && echo true || echo false)
 EOF
     local pid="" ca_skip=""
     if [[ -z $skip_all ]]; then

@@ -644,3 +644,13 @@ pub fn psql(sql: &str) {
         .expect("psql (PostgreSQL client) is installed");
     assert!(out.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A transparency-log signing key (PKCS#8 PEM) in `dir`: every node on one PostgreSQL shares
+/// it, as a Kubernetes Secret gives every pod the same one.
+pub fn shared_tlog_key(dir: &Path) -> PathBuf {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random());
+    let path = dir.join("tlog-key.pem");
+    std::fs::write(&path, key.to_pkcs8_pem(Default::default()).expect("pem").as_bytes()).expect("write key");
+    path
+}
