@@ -75,7 +75,14 @@ check(policy_ports == sorted(int(v) for v in listen.values()), "k8s: NetworkPoli
 for kind in ("Namespace", "Secret"):
     check(len(find(kind)) == 1, f"k8s: one {kind}")
 secret_keys = set((find("Secret") or [{}])[0].get("stringData", {}))
-check({"ca.pem", "ca.key.pem", "admin-token", "database-url"} <= secret_keys, "k8s: the Secret holds the CA, admin token and database URL")
+check({"ca.pem", "ca.key.pem", "admin-token", "database-url", "tlog-key.pem"} <= secret_keys,
+      "k8s: the Secret holds the CA, admin token, database URL and transparency-log key")
+env = {e["name"]: e.get("value") for e in container.get("env", [])}
+mounted = {item["path"]: mount["mountPath"] for mount in container.get("volumeMounts", [])
+           for volume in spec.get("template", {}).get("spec", {}).get("volumes", []) if volume["name"] == mount["name"]
+           for item in volume.get("secret", {}).get("items", [])}
+check(env.get("CONSENTRY_TLOG__KEY_FILE") == f"{mounted.get('tlog-key.pem')}/tlog-key.pem",
+      f"k8s: every pod signs with the Secret's tlog-key.pem: {env.get('CONSENTRY_TLOG__KEY_FILE')} vs {mounted}")
 
 compose = docs.get("deploy/compose.yaml", [{}])[0]
 services = compose.get("services", {})
@@ -83,6 +90,8 @@ nodes = [n for n, s in services.items() if "CONSENTRY_STORAGE__URL" in (s.get("e
 check(len(nodes) >= 2, "compose: at least two Consentry nodes")
 check(all(services[n]["environment"]["CONSENTRY_STORAGE__URL"].startswith("postgres://") for n in nodes), "compose: nodes use PostgreSQL")
 check("postgres" in services, "compose: a PostgreSQL service")
+origins = {services[n]["environment"].get("CONSENTRY_TLOG__ORIGIN") for n in nodes}
+check(len(origins) == 1 and None not in origins, f"compose: every node names the one transparency log: {origins}")
 prometheus = docs.get("deploy/compose/prometheus.yml", [{}])[0]
 targets = [t for job in prometheus.get("scrape_configs", []) for sc in job.get("static_configs", []) for t in sc["targets"]]
 check(sorted(targets) == sorted(f"{n}:{listen.get('admin')}" for n in nodes), "compose: Prometheus scrapes every node's admin port")

@@ -107,7 +107,11 @@ async fn two_nodes_share_one_transparency_log_and_the_sequencer_fails_over() {
     let db = TestDatabase::create();
     let origin = TestOrigin::plain().await;
     origin.set("/page", Canned::body("page"));
-    let tlog = "[tlog]\nbatch_interval = \"100ms\"\norigin = \"shop.example/log\"\n";
+    let dns = common::dns::TestDns::start().await;
+    let tlog = format!(
+        "[public]\ndns_nameservers = [\"{}\"]\n[tlog]\nbatch_interval = \"100ms\"\norigin = \"shop.example/log\"\n",
+        dns.addr()
+    );
     let secrets = tempfile::tempdir().expect("tempdir");
     let shared = format!("{tlog}key_file = \"{}\"\n", common::shared_tlog_key(secrets.path()).display());
     let a = TestProxy::start(&node_config("node-a", &db, &origin, &shared));
@@ -142,6 +146,14 @@ async fn two_nodes_share_one_transparency_log_and_the_sequencer_fails_over() {
     let (code, vkey, err) = survivor.cli(&["ca", "--tlog-key"]);
     assert_eq!(code, 0, "{err}");
     assert!(vkey.starts_with("shop.example/log+"), "{vkey}");
+    let verify = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .arg("verify")
+            .args(args)
+            .output()
+            .expect("verify");
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(["verify", "consistency", "--key", vkey.trim(), "--from", &survivor.public_url("")])
         .arg("--old")
@@ -153,9 +165,37 @@ async fn two_nodes_share_one_transparency_log_and_the_sequencer_fails_over() {
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{out}{}", String::from_utf8_lossy(&output.stderr));
 
+    // The shop's owner proves control (DNS) and checks a receipt of all 15 records, written by
+    // both nodes and sequenced by both leaders, against the one log on PostgreSQL.
+    let claim = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        r#"{"domain":"shop.example","contact":"owner@shop.example"}"#,
+        &survivor.public_url("/v1/claims"),
+    ])
+    .await
+    .json();
+    dns.set_txt("_consentry-challenge.shop.example", &[claim["token"].as_str().expect("token")]);
+    let verify_url = survivor.public_url(&format!("/v1/claims/{}/verify", claim["claim_id"].as_str().expect("id")));
+    let verified = curl(&["-X", "POST", &verify_url]).await.json();
+    let api_key = verified["api_key"].as_str().unwrap_or_else(|| panic!("{verified}"));
+    let receipt = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {api_key}"),
+        &survivor.public_url("/v1/domains/shop.example/receipt"),
+    ])
+    .await;
+    assert_eq!(receipt.status, 200, "{}", receipt.text());
+    std::fs::write(dir.join("receipt.json"), &receipt.body).expect("write");
+    let size = size_of(&checkpoint(&survivor).await);
+    let (ok, out) = verify(&["receipt", dir.join("receipt.json").to_str().expect("path"), "--key", vkey.trim()]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("15 records of shop.example verified against checkpoint size {size}")), "{out}");
+
     // A node with a key of its own would fork the log: it refuses to start and says why.
     let home = tempfile::tempdir().expect("tempdir");
-    let config = TestProxy::write_config(home.path(), &node_config("node-c", &db, &origin, tlog));
+    let config = TestProxy::write_config(home.path(), &node_config("node-c", &db, &origin, &tlog));
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(["run", "-c"])
         .arg(&config)
