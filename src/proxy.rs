@@ -21,7 +21,7 @@ pub mod target;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -234,7 +234,8 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         decision.notes.push(format!("crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"));
     }
     let _in_flight = state.politeness.enter(&origin).await;
-    let upstream_request = match upstream_request(&exchange, request, license_token.as_deref()) {
+    let body_failure = Arc::new(OnceLock::new());
+    let upstream_request = match upstream_request(&exchange, request, license_token.as_deref(), &body_failure) {
         Ok(request) => request,
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
@@ -248,12 +249,27 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
                 answer::error(StatusCode::BAD_GATEWAY, &exchange.request_id, "upstream_failed", reason)
             }
         },
-        Err(error) => {
-            decision.notes.push(format!("upstream failed: {error}"));
-            upstream_error_answer(&exchange, error)
-        }
+        Err(error) => failed_exchange_answer(&exchange, &mut decision, error, body_failure.get()),
     };
     finish(state, &exchange, &decision, response).await
+}
+
+/// The answer when the exchange with the origin failed. When reading the crawler's own body failed
+/// first (a malformed chunk, an upload cut short), the request is at fault: `400`, not a `502`
+/// that would blame the origin.
+fn failed_exchange_answer(
+    exchange: &Exchange,
+    decision: &mut Decision,
+    error: UpstreamError,
+    body_failure: Option<&String>,
+) -> Response<ProxyBody> {
+    let Some(body_failure) = body_failure else {
+        decision.notes.push(format!("upstream failed: {error}"));
+        return upstream_error_answer(exchange, error);
+    };
+    decision.notes.push(format!("the request body failed: {body_failure}"));
+    let reason = format!("the request body is malformed or incomplete: {body_failure}");
+    answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason)
 }
 
 /// Stage 8: records the decision and releases the answer. With `sync` durability the answer
@@ -607,11 +623,13 @@ pub fn network_policy_decision(reason: String) -> Decision {
 }
 
 /// Builds the request sent to the origin: absolute URI, no hop-by-hop fields, `Host` from the
-/// target, the profile's user agent, `Via`, and the body streamed through.
+/// target, the profile's user agent, `Via`, and the body streamed through. The first error reading
+/// the crawler's body is kept in `body_failure` (the upstream client reports it only as its own).
 fn upstream_request(
     exchange: &Exchange,
     request: Request<Incoming>,
     license_token: Option<&str>,
+    body_failure: &Arc<OnceLock<String>>,
 ) -> Result<Request<ProxyBody>, String> {
     let (mut parts, body) = request.into_parts();
     parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
@@ -631,7 +649,12 @@ fn upstream_request(
         headers.insert(header::AUTHORIZATION, value);
     }
     forward::add_via(headers, received_version);
-    Ok(Request::from_parts(parts, body.map_err(BoxError::from).boxed_unsync()))
+    let body_failure = body_failure.clone();
+    let body = body.map_err(move |error| {
+        let _ = body_failure.set(forward::error_chain(&error));
+        BoxError::from(error)
+    });
+    Ok(Request::from_parts(parts, body.boxed_unsync()))
 }
 
 /// Stage 6 for an allowed request: the origin's response, cleaned, with Consentry's headers.

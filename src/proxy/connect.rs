@@ -233,15 +233,14 @@ fn misdirection(tunnel: &Tunnel, request: &Request<Incoming>) -> Option<String> 
     if let Some(sni) = &tunnel.sni_mismatch {
         return Some(format!("TLS SNI names {sni}, but the tunnel was opened to {}", expected.with_port()));
     }
-    let uri_authority = request.uri().authority().map(|a| a.as_str().to_string());
-    let host_header = request.headers().get(header::HOST).map(|v| v.to_str().map(str::to_string));
-    let claims = [("request target", uri_authority.map(Ok)), ("Host header", host_header)];
-    for (what, claim) in claims {
-        let Some(claim) = claim else { continue };
+    let uri_authority = request.uri().authority().map(|a| ("request target", Ok(a.as_str())));
+    // Every Host line, not just the first: a second one naming another host is refused too.
+    let host_headers = request.headers().get_all(header::HOST).iter().map(|v| ("Host header", v.to_str()));
+    for (what, claim) in uri_authority.into_iter().chain(host_headers) {
         let Ok(claim) = claim else {
             return Some(format!("the {what} is not valid text"));
         };
-        match target::parse_host_header(&claim, Scheme::Https.default_port()) {
+        match target::parse_host_header(claim, Scheme::Https.default_port()) {
             Ok(named) if named == *expected => {}
             Ok(named) => {
                 return Some(format!(

@@ -82,6 +82,13 @@ impl Upstream {
                 "the origin sent no response head within {:?}",
                 self.response_timeout
             ))),
+            // Upgrade is hop-by-hop and never forwarded: a 101 would hand the crawler's connection
+            // to nobody (or, with a pipe, to the origin past every later decision).
+            Ok(Ok(response)) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => {
+                Err(UpstreamError::Failed(
+                    "the origin answered 101 Switching Protocols, but Consentry forwards no upgrade".into(),
+                ))
+            }
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(classify(error)),
         }

@@ -2,7 +2,10 @@
 //!
 //! A forward proxy receives absolute-form targets (`GET http://host/path`) and authority-form
 //! `CONNECT host:port`. Hosts are lower-cased, a trailing dot is dropped, default ports are
-//! dropped, and userinfo is refused (it only serves to disguise the real host).
+//! dropped, and userinfo is refused (it only serves to disguise the real host). The path is
+//! normalised the way origins resolve it (dot segments, also percent-encoded ones, removed and
+//! runs of `/` merged), and the normalised path is both judged and fetched: `/a/../private`,
+//! `/%2e%2e/private` and `//private` cannot step around a rule for `/private`.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -64,13 +67,13 @@ fn bracketed(host: &str) -> String {
 pub struct Target {
     pub scheme: Scheme,
     pub host_port: HostPort,
-    /// Path and query as received (at least `/`).
+    /// Path (normalised, see [`normalise_path`]) and query as received (at least `/`).
     pub path_and_query: String,
 }
 
 impl Target {
     pub fn new(scheme: Scheme, host_port: HostPort, path_and_query: &str) -> Self {
-        let path_and_query = if path_and_query.is_empty() { "/".to_string() } else { path_and_query.to_string() };
+        let path_and_query = if path_and_query.is_empty() { "/".to_string() } else { normalise_path(path_and_query) };
         Self { scheme, host_port, path_and_query }
     }
 
@@ -181,6 +184,61 @@ fn normalise_host(raw: &str) -> Result<String, TargetError> {
     Ok(host)
 }
 
+/// The path as an origin resolves it: dot segments removed (RFC 3986 §5.2.4), also when their
+/// dots are percent-encoded (`%2e` is `.`, §6.2.2.2), and runs of `/` merged (web servers do so by
+/// default, so `//private` is served as `/private`). The query is kept as received; a target that
+/// is not a path (`*`) is left alone.
+fn normalise_path(path_and_query: &str) -> String {
+    let (path, query) = path_and_query.split_at(path_and_query.find('?').unwrap_or(path_and_query.len()));
+    let untouched = !path.starts_with('/')
+        || (!path.contains("//") && !path.split('/').any(|segment| dot_segment(segment).is_some()));
+    if untouched {
+        return path_and_query.to_string();
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/').skip(1) {
+        let dot = dot_segment(segment);
+        match dot {
+            Some(DotSegment::Current) => {}
+            Some(DotSegment::Parent) => {
+                segments.pop();
+            }
+            None if segment.is_empty() => {}
+            None => segments.push(segment),
+        }
+        // `/a/`, `/a/.` and `/a/b/..` all name a directory.
+        trailing_slash = segment.is_empty() || dot.is_some();
+    }
+    let mut out = String::with_capacity(path_and_query.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    out.push_str(query);
+    out
+}
+
+enum DotSegment {
+    Current,
+    Parent,
+}
+
+/// Whether a path segment is `.` or `..`, with each dot possibly written `%2e` / `%2E`.
+fn dot_segment(segment: &str) -> Option<DotSegment> {
+    let is = |spellings: &[&str]| spellings.iter().any(|s| segment.eq_ignore_ascii_case(s));
+    if is(&[".", "%2e"]) {
+        Some(DotSegment::Current)
+    } else if is(&["..", ".%2e", "%2e.", "%2e%2e"]) {
+        Some(DotSegment::Parent)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +257,27 @@ mod tests {
         let t = absolute("http://[::1]:8080/x").expect("valid");
         assert_eq!(t.host_port.host, "::1");
         assert_eq!(t.to_string(), "http://[::1]:8080/x");
+    }
+
+    #[test]
+    fn paths_are_normalised_as_origins_resolve_them() {
+        for (received, normalised) in [
+            ("/a/b?q=/../x", "/a/b?q=/../x"),
+            ("/public/../private", "/private"),
+            ("/%2e%2e/private", "/private"),
+            ("/public/.%2E/private?x=1", "/private?x=1"),
+            ("/./private", "/private"),
+            ("//private", "/private"),
+            ("/a//b/", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/a/.", "/a/"),
+            ("/..", "/"),
+            ("/%2e%2e%2fprivate", "/%2e%2e%2fprivate"),
+            ("/a/...", "/a/..."),
+        ] {
+            let t = absolute(&format!("http://example.com{received}")).expect("valid");
+            assert_eq!(t.path_and_query, normalised, "{received}");
+        }
     }
 
     #[test]

@@ -186,15 +186,13 @@ impl TlogStore {
     /// the tree is too small to hold it.
     pub async fn tile(&self, level: u8, index: u64, width: u64) -> Result<Option<Vec<u8>>, TlogError> {
         let Some(head) = self.head().await? else { return Ok(None) };
-        let shift = u32::from(level) * u32::from(TILE_HEIGHT);
-        let nodes_at_level = head.size.checked_shr(shift).unwrap_or(0);
-        let first = index.checked_mul(TILE_WIDTH);
-        let Some(end) = first.and_then(|f| f.checked_add(width)) else { return Ok(None) };
+        let Some(merkle_level) = level.checked_mul(TILE_HEIGHT).filter(|l| *l < 64) else { return Ok(None) };
+        let nodes_at_level = head.size >> merkle_level;
+        let Some(first) = index.checked_mul(TILE_WIDTH) else { return Ok(None) };
+        let Some(end) = first.checked_add(width) else { return Ok(None) };
         if width == 0 || width > TILE_WIDTH || end > nodes_at_level {
             return Ok(None);
         }
-        let first = index * TILE_WIDTH;
-        let merkle_level = level * TILE_HEIGHT;
         let indexes: Vec<u64> = (first..end).map(|n| tlog_tiles::stored_hash_index(merkle_level, n)).collect();
         let mut conn = self.pool.acquire().await?;
         let found = fetch_hashes(&mut conn, &indexes, self.backend).await?;
