@@ -11,16 +11,23 @@
 //! | `GET /api/export?format=csv\|jsonl` | bearer | the filtered view as a download |
 //! | `GET /` | token in the page | the operator dashboard |
 //!
+//! Wrong tokens are limited per client address (`admin.max_failed_auth_per_minute`): past the
+//! allowance the address is locked out (429 with `Retry-After`) whatever it presents, so guessing
+//! the token gets a few tries a minute. The API takes only a bearer header (no cookies) and sends
+//! no CORS headers, so other sites' pages can neither ride on a session nor read answers.
+//!
 //! Filters (`verdict`, `crawler`, `host`, `source`, `since`, `until`, `q`, `limit`, `cursor`);
 //! `since`/`until` take milliseconds since the epoch, an RFC 3339 time, or a duration back
 //! from now such as `1h`.
 
 pub mod dashboard;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +48,41 @@ pub struct AdminState {
     pub token: Arc<str>,
     pub metrics: Option<PrometheusHandle>,
     pub proxy: Arc<ProxyState>,
+    pub lockout: Arc<AuthLockout>,
+}
+
+/// Failed-token bookkeeping per client address.
+pub struct AuthLockout {
+    failures: governor::DefaultKeyedRateLimiter<IpAddr>,
+    /// Addresses that used up their allowance, and until when they are refused.
+    locked: dashmap::DashMap<IpAddr, Instant>,
+}
+
+impl AuthLockout {
+    pub fn new(failures_per_minute: u32) -> Self {
+        let quota = governor::Quota::per_minute(NonZeroU32::new(failures_per_minute).unwrap_or(NonZeroU32::MIN));
+        Self { failures: governor::RateLimiter::keyed(quota), locked: dashmap::DashMap::new() }
+    }
+
+    /// Seconds `ip` must still wait, if it is locked out.
+    fn locked_for(&self, ip: IpAddr) -> Option<u64> {
+        let until = *self.locked.get(&ip)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.locked.remove(&ip);
+            return None;
+        }
+        Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    }
+
+    /// Counts a wrong token from `ip`; returns the lockout in seconds once the allowance is spent.
+    fn failed(&self, ip: IpAddr) -> Option<u64> {
+        let not_until = self.failures.check_key(&ip).err()?;
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        self.locked.insert(ip, Instant::now() + wait);
+        metrics::counter!("consentry_admin_auth_lockouts_total").increment(1);
+        Some(wait.as_secs().max(1))
+    }
 }
 
 /// The admin router; tests drive it without a socket.
@@ -63,7 +105,7 @@ pub fn router(state: AdminState) -> Router {
 /// Serves the admin router until shutdown.
 pub async fn serve(listener: TcpListener, state: AdminState) {
     let shutdown = state.proxy.shutdown.clone();
-    let app = router(state);
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await {
         tracing::error!(error = %e, "admin listener failed");
     }
@@ -86,7 +128,26 @@ impl From<crate::audit::StoreError> for ApiError {
     }
 }
 
+fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| addr.ip())
+}
+
+fn locked_out(seconds: u64) -> Response {
+    let reason = format!("too many wrong tokens from this address; retry in {seconds}s");
+    let mut response = ApiError(StatusCode::TOO_MANY_REQUESTS, "locked_out", reason).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let ip = client_ip(&request);
+    // Checked before the token: a locked-out address learns nothing, even from the right token.
+    if let Some(seconds) = state.lockout.locked_for(ip) {
+        return locked_out(seconds);
+    }
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -95,6 +156,9 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
         .map(str::trim);
     let valid = presented.is_some_and(|token| bool::from(token.as_bytes().ct_eq(state.token.as_bytes())));
     if !valid {
+        if let Some(seconds) = state.lockout.failed(ip) {
+            return locked_out(seconds);
+        }
         let mut response =
             ApiError(StatusCode::UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <admin token>".into())
                 .into_response();

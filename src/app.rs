@@ -168,7 +168,8 @@ impl App {
         let registry = Registry::load(RegistryStore::new(&db)).await?;
         let token = admin_token(&config)?;
         let state = Arc::new(ProxyState::new(config, minter, audit, Some(registry.clone()))?);
-        let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone() };
+        let lockout = Arc::new(admin::AuthLockout::new(state.config.admin.max_failed_auth_per_minute));
+        let admin = AdminState { store, token: token.into(), metrics, proxy: state.clone(), lockout };
         let transparency = sequencer
             .as_ref()
             .map(|s| public::Transparency { store: s.store.clone(), verifier_key: s.signer.verifier_key() });

@@ -100,6 +100,9 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Bearer token for `/api`; empty means generated at first start.
     pub token: String,
+    /// Wrong tokens one client address may present per minute; past that, the address is
+    /// refused (429) until the allowance refills, whatever it presents.
+    pub max_failed_auth_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -384,7 +387,7 @@ impl Default for UpstreamConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9128)), token: String::new() }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9128)), token: String::new(), max_failed_auth_per_minute: 10 }
     }
 }
 
@@ -706,6 +709,7 @@ impl Config {
         for (key, value) in [
             ("public.rate_limit_per_ip", public.rate_limit_per_ip),
             ("public.rate_limit_per_key", public.rate_limit_per_key),
+            ("admin.max_failed_auth_per_minute", self.admin.max_failed_auth_per_minute),
         ] {
             if value == 0 {
                 p.add(key, "must be at least 1 (requests per minute)".into());

@@ -58,7 +58,8 @@ async fn app() -> (axum::Router, tempfile::TempDir) {
         (0..30).map(|i| record(i, if i % 3 == 0 { "a.example" } else { "b.example" }, i % 2 == 0)).collect();
     store.insert_batch(&records).await.expect("insert");
     let proxy = Arc::new(ProxyState::new(Arc::new(Config::builtin()), None, None, None).expect("state"));
-    let state = AdminState { store: Some(store), token: TOKEN.into(), metrics: None, proxy };
+    let lockout = std::sync::Arc::new(consentry::admin::AuthLockout::new(10));
+    let state = AdminState { store: Some(store), token: TOKEN.into(), metrics: None, proxy, lockout };
     (router(state), dir)
 }
 

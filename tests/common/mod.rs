@@ -378,8 +378,8 @@ pub struct TestProxy {
 impl TestProxy {
     /// Starts the proxy with `extra` TOML appended to a base config that listens on port 0 and
     /// keeps its data in a temp dir. `extra` may not repeat the base's tables, so the base only
-    /// sets top-level keys and `[admin]`/`[public]`: pass `[proxy]` etc. in `extra`. A `[public]`
-    /// table in `extra` gets the base's `listen` key instead.
+    /// sets top-level keys and `[admin]`/`[public]`: pass `[proxy]` etc. in `extra`. An `[admin]` or
+    /// `[public]` table in `extra` gets the base's keys instead.
     pub fn start(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = Self::write_config(dir.path(), extra);
@@ -390,15 +390,17 @@ impl TestProxy {
     pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
         let config_path = dir.join("consentry.toml");
         let public = "[public]\nlisten = \"127.0.0.1:0\"\n";
+        let admin = format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n");
         // Top-level keys in `extra` (before its first table) must precede every table.
         let tables_at = if extra.starts_with('[') { 0 } else { extra.find("\n[").map_or(extra.len(), |i| i + 1) };
         let (top_level, extra) = extra.split_at(tables_at);
         let mut config = format!(
-            "data_dir = \"{}\"\n{top_level}\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"{ADMIN_TOKEN}\"\n{}",
+            "data_dir = \"{}\"\n{top_level}\n{}{}",
             dir.join("data").display(),
+            if extra.contains("[admin]\n") { "" } else { &admin },
             if extra.contains("[public]\n") { "" } else { public }
         );
-        config.push_str(&extra.replace("[public]\n", public));
+        config.push_str(&extra.replace("[public]\n", public).replace("[admin]\n", &admin));
         if !extra.contains("[proxy]") {
             config.push_str("\n[proxy]\nlisten = \"127.0.0.1:0\"\n");
         }
