@@ -14,7 +14,8 @@
 //! the order the struct declares them (request_id, time, time_ms, node, crawler, purposes,
 //! method, url, host, verdict, decision, stage, mode, reasons, notes, status, bytes, evidence,
 //! duration_ms), no whitespace; reasons' optional `detail`, `entry_id` and `creator` are omitted
-//! when empty. The leaf commits to these exact bytes; a receipt carries them as a string.
+//! when empty. The leaf commits to these exact bytes (through their SHA-256); a receipt carries
+//! them as a string.
 
 pub mod leaf;
 pub mod note;

@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS tlog_pending (
     request_id TEXT NOT NULL,
     host TEXT NOT NULL,
     salt TEXT NOT NULL,
-    record TEXT NOT NULL
+    record_sha256 TEXT NOT NULL
 );
 -- One row per leaf: which audit record it holds and the chain to the host's previous leaf.
 CREATE TABLE IF NOT EXISTS tlog_leaves (

@@ -7,9 +7,11 @@
 //! consentry-decision/v1\n
 //! salt <base64 of 32 random bytes>\n
 //! prev <leaf index of the previous record for the same host, or "none">\n
-//! \n
-//! <the record's canonical JSON>
+//! record <hex SHA-256 of the record's canonical JSON>\n
 //! ```
+//!
+//! The leaf commits to the record through its hash, so the queue of records waiting for a leaf
+//! holds 32 bytes per record rather than the record a second time.
 //!
 //! The salt keeps the public leaf hashes from revealing what was crawled (no one can test a
 //! guessed URL against them); the creator receives the record and its salt and recomputes the
@@ -18,6 +20,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
 use tlog_tiles::Hash;
 
 /// First line of every entry; changes only with a new entry format.
@@ -26,10 +29,20 @@ pub const ENTRY_FORMAT: &str = "consentry-decision/v1";
 /// Bytes of salt per record.
 pub const SALT_BYTES: usize = 32;
 
+/// The hex SHA-256 of a record's canonical JSON, as the entry names it.
+pub fn record_digest(record_json: &str) -> String {
+    hex::encode(Sha256::digest(record_json.as_bytes()))
+}
+
+/// The entry bytes of one record, given its digest (see the module documentation).
+pub fn entry_bytes_for_digest(salt: &[u8; SALT_BYTES], prev: Option<u64>, record_digest: &str) -> Vec<u8> {
+    let prev = prev.map_or_else(|| "none".to_string(), |p| p.to_string());
+    format!("{ENTRY_FORMAT}\nsalt {}\nprev {prev}\nrecord {record_digest}\n", STANDARD.encode(salt)).into_bytes()
+}
+
 /// The entry bytes of one record (see the module documentation).
 pub fn entry_bytes(salt: &[u8; SALT_BYTES], prev: Option<u64>, record_json: &str) -> Vec<u8> {
-    let prev = prev.map_or_else(|| "none".to_string(), |p| p.to_string());
-    format!("{ENTRY_FORMAT}\nsalt {}\nprev {prev}\n\n{record_json}", STANDARD.encode(salt)).into_bytes()
+    entry_bytes_for_digest(salt, prev, &record_digest(record_json))
 }
 
 /// The RFC 6962 leaf hash of one record: `SHA-256(0x00 ‖ entry)`.
@@ -56,12 +69,15 @@ pub fn decode_salt(text: &str) -> Option<[u8; SALT_BYTES]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::{Digest, Sha256};
+    use sha2::Digest;
 
     #[test]
     fn leaf_hash_is_rfc6962_over_the_documented_entry() {
         let salt = [7u8; SALT_BYTES];
-        let entry = format!("consentry-decision/v1\nsalt {}\nprev 41\n\n{{\"a\":1}}", STANDARD.encode(salt));
+        // SHA-256 of {"a":1}, computed elsewhere (printf '{"a":1}' | sha256sum).
+        let digest = "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862";
+        assert_eq!(record_digest("{\"a\":1}"), digest);
+        let entry = format!("consentry-decision/v1\nsalt {}\nprev 41\nrecord {digest}\n", STANDARD.encode(salt));
         let mut hasher = Sha256::new();
         hasher.update([0u8]);
         hasher.update(entry.as_bytes());

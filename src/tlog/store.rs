@@ -98,7 +98,8 @@ pub struct PendingEntry {
     pub request_id: String,
     pub host: String,
     pub salt: String,
-    pub record_json: String,
+    /// Hex SHA-256 of the record's canonical JSON (what the leaf commits to).
+    pub record_digest: String,
 }
 
 impl PendingEntry {
@@ -110,7 +111,7 @@ impl PendingEntry {
             request_id: record.request_id.clone(),
             host: record.host.clone(),
             salt: base64::engine::general_purpose::STANDARD.encode(salt),
-            record_json: super::canonical_record(record),
+            record_digest: leaf::record_digest(&super::canonical_record(record)),
         }
     }
 }
@@ -304,7 +305,7 @@ pub async fn insert_pending(
 ) -> Result<(), sqlx::Error> {
     for chunk in entries.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO tlog_pending (request_id, host, salt, record) VALUES {}",
+            "INSERT INTO tlog_pending (request_id, host, salt, record_sha256) VALUES {}",
             rows_sql(chunk.len(), 4, backend)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -313,7 +314,7 @@ pub async fn insert_pending(
                 .bind(entry.request_id.as_str())
                 .bind(entry.host.as_str())
                 .bind(entry.salt.as_str())
-                .bind(entry.record_json.as_str());
+                .bind(entry.record_digest.as_str());
         }
         query.execute(&mut **tx).await?;
     }
@@ -390,7 +391,7 @@ struct PendingRow {
     request_id: String,
     salt: [u8; SALT_BYTES],
     salt_text: String,
-    record_json: String,
+    record_digest: String,
 }
 
 struct NewLeaf {
@@ -422,7 +423,7 @@ async fn read_head(conn: &mut AnyConnection) -> Result<Option<TreeHead>, TlogErr
 
 async fn read_pending(conn: &mut AnyConnection, max_batch: usize) -> Result<Vec<PendingRow>, TlogError> {
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT id, request_id, host, salt, record FROM tlog_pending ORDER BY id LIMIT {max_batch}"
+        "SELECT id, request_id, host, salt, record_sha256 FROM tlog_pending ORDER BY id LIMIT {max_batch}"
     )))
     .fetch_all(&mut *conn)
     .await?;
@@ -437,7 +438,7 @@ async fn read_pending(conn: &mut AnyConnection, max_batch: usize) -> Result<Vec<
                 request_id: row.try_get("request_id")?,
                 salt,
                 salt_text,
-                record_json: row.try_get("record")?,
+                record_digest: row.try_get("record_sha256")?,
             })
         })
         .collect()
@@ -474,7 +475,7 @@ async fn chain_leaves(
         leaves.push(NewLeaf {
             index,
             prev,
-            hash: leaf::leaf_hash(&row.salt, prev, &row.record_json),
+            hash: tlog_tiles::record_hash(&leaf::entry_bytes_for_digest(&row.salt, prev, &row.record_digest)),
             request_id: row.request_id.clone(),
             host: row.host.clone(),
             salt: row.salt_text.clone(),
@@ -730,13 +731,17 @@ mod tests {
         (db, store, dir)
     }
 
+    fn record_json(n: u64) -> String {
+        format!(r#"{{"request_id":"r{n}"}}"#)
+    }
+
     fn pending(n: u64) -> PendingEntry {
         use base64::Engine as _;
         PendingEntry {
             request_id: format!("r{n}"),
             host: format!("h{}.example", n % 3),
             salt: base64::engine::general_purpose::STANDARD.encode([(n % 251) as u8; SALT_BYTES]),
-            record_json: format!(r#"{{"request_id":"r{n}"}}"#),
+            record_digest: leaf::record_digest(&record_json(n)),
         }
     }
 
@@ -748,7 +753,7 @@ mod tests {
                 let p = pending(n);
                 let prev = heads.insert(p.host.clone(), n);
                 let salt = leaf::decode_salt(&p.salt).expect("salt");
-                leaf::entry_bytes(&salt, prev, &p.record_json)
+                leaf::entry_bytes(&salt, prev, &record_json(n))
             })
             .collect()
     }

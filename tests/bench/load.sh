@@ -639,7 +639,8 @@ EOF
             ca_skip="'consentry ca' failed: $(tail -c 300 "$dir/ca.err")"
             warn "$ca_skip"
         fi
-        local envs=(-u RUST_LOG -u CONSENTRY_LOG_FORMAT)
+        # The knobs CONSENTRY_BUILD and CONSENTRY_BIN would read as config overrides (CONSENTRY_*).
+        local envs=(-u RUST_LOG -u CONSENTRY_LOG_FORMAT -u CONSENTRY_BUILD -u CONSENTRY_BIN)
         [[ -n $CONSENTRY_RUST_LOG ]] && envs+=("RUST_LOG=$CONSENTRY_RUST_LOG")
         start_service consentry "$PROXY_CPU" "$dir" "$dir/consentry.log" \
             env "${envs[@]}" "$CONSENTRY_BIN" run -c "$dir/consentry.toml"

@@ -18,12 +18,7 @@ fn entries(from: u64, count: u64) -> Vec<PendingEntry> {
             request_id: format!("01900000-0000-7000-8000-{n:012}"),
             host: format!("host{}.example", n % 1000),
             salt: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
-            // About the size of a real record with one reason.
-            record_json: format!(
-                "{{\"request_id\":\"{n}\",\"url\":\"https://host{}.example/p/{n}\",{}}}",
-                n % 1000,
-                "\"x\":0,".repeat(60).trim_end_matches(',')
-            ),
+            record_digest: consentry::tlog::leaf::record_digest(&format!("record {n}")),
         })
         .collect()
 }
