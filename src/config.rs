@@ -86,7 +86,8 @@ pub struct UpstreamConfig {
     /// `{ "host:port" = "ip:port" }` overrides, like curl's `--resolve`.
     pub resolve: BTreeMap<String, String>,
     pub connect_timeout: HumanDuration,
-    /// Time the origin has to send its response head once the request is sent.
+    /// Time the origin has to send its response head once the request is sent, and then the end
+    /// of an HTML `<head>` that is scanned.
     pub response_timeout: HumanDuration,
     /// Idle pooled upstream connections are closed after this long.
     pub pool_idle_timeout: HumanDuration,

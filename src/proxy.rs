@@ -239,16 +239,14 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         Ok(request) => request,
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
-    let response = match state.upstream.send(upstream_request).await {
-        Ok(response) => match inspect_response(state, &exchange, response, &tdm_file, &mut decision).await {
-            Some(response) => deliver(response, &exchange, &decision, client_version),
-            // Withheld: the body is dropped unread and the crawler gets the block answer.
-            None if decision.stops_request() => block_answer(state, &exchange, &decision),
-            None => {
-                let reason = "the origin's body failed before Consentry could inspect it";
-                answer::error(StatusCode::BAD_GATEWAY, &exchange.request_id, "upstream_failed", reason)
-            }
-        },
+    let inspected = match state.upstream.send(upstream_request).await {
+        Ok(response) => inspect_response(state, &exchange, response, &tdm_file, &mut decision).await,
+        Err(error) => Err(error),
+    };
+    let response = match inspected {
+        Ok(Some(response)) => deliver(response, &exchange, &decision, client_version),
+        // Withheld: the body is dropped unread and the crawler gets the block answer.
+        Ok(None) => block_answer(state, &exchange, &decision),
         Err(error) => failed_exchange_answer(&exchange, &mut decision, error, body_failure.get()),
     };
     finish(state, &exchange, &decision, response).await
@@ -452,14 +450,16 @@ fn crawler_of<'a>(state: &ProxyState, profile: &'a CrawlerProfile) -> Crawler<'a
 
 /// Stage 7: the response's signals (headers, and for HTML the `<head>` from a bounded prefix),
 /// decided at stage `response` and folded into `decision`. Returns the response to deliver (its
-/// body re-assembled from the held prefix and the rest), or `None` when it must be withheld.
+/// body re-assembled from the held prefix and the rest), `None` when it must be withheld, or why
+/// the origin's body could not be read up to the end of its head (it failed, or stalled for
+/// `upstream.response_timeout`).
 async fn inspect_response(
     state: &ProxyState,
     exchange: &Exchange,
     response: Response<Incoming>,
     tdm_file: &TdmFileValue,
     decision: &mut Decision,
-) -> Option<Response<ProxyBody>> {
+) -> Result<Option<Response<ProxyBody>>, UpstreamError> {
     let profile = &exchange.profile;
     let (parts, body) = response.into_parts();
     let header_text = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
@@ -467,15 +467,22 @@ async fn inspect_response(
     let is_image = content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("image/"));
     let (body, head) = if inspect::is_html(content_type) && head_can_matter(state, profile) {
         let encoding = header_text(header::CONTENT_ENCODING);
-        match inspect::scan_head(body, encoding, state.config.inspect.max_head_bytes).await {
-            Ok(scanned) => {
+        // The scan waits for the origin's bytes: a head that stalls must not hold the crawler forever.
+        let limit = state.config.upstream.response_timeout.0;
+        let scan = inspect::scan_head(body, encoding, state.config.inspect.max_head_bytes);
+        match tokio::time::timeout(limit, scan).await {
+            Ok(Ok(scanned)) => {
                 decision.notes.extend(scanned.signals.problems.iter().map(|p| format!("HTML head scan: {p}")));
                 (scanned.body.boxed_unsync(), Some(scanned.signals))
             }
-            Err(e) => {
-                // The origin broke off while we read the head: nothing is delivered.
-                decision.notes.push(format!("the origin's body failed during the head scan: {e}"));
-                return None;
+            // The origin broke off or stalled while we read the head: nothing is delivered.
+            Ok(Err(e)) => {
+                return Err(UpstreamError::Failed(format!("the origin's body failed during the HTML head scan: {e}")));
+            }
+            Err(_) => {
+                return Err(UpstreamError::Timeout(format!(
+                    "the origin sent no end of its HTML <head> within {limit:?} (upstream.response_timeout)"
+                )));
             }
         }
     } else {
@@ -492,7 +499,7 @@ async fn inspect_response(
         let evidence = Evidence { findings, notes: Vec::new() };
         decision.absorb_response(decide::decide(&crawler_of(state, profile), &evidence, Stage::Response));
     }
-    if decision.stops_request() { None } else { Some(Response::from_parts(parts, body)) }
+    Ok((!decision.stops_request()).then(|| Response::from_parts(parts, body)))
 }
 
 /// RSL in the response: licence documents announced by `Link: <…>; rel="license";

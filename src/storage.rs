@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection as _};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,6 +63,7 @@ impl Database {
                 Backend::Postgres => 8,
             })
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|conn, _meta| Box::pin(outside_transaction(conn)))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -95,6 +96,18 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether a released connection may go back to the pool: only if the driver counts it outside
+/// any transaction once the rollback a dropped transaction queued has run. When SQLite rolls a
+/// failed transaction back by itself (disk full), sqlx's own ROLLBACK then fails and its depth
+/// stays at 1: the next `begin` on that connection would open a savepoint inside a transaction
+/// nobody commits, and a batch reported as committed would be lost. Such a connection is closed.
+async fn outside_transaction(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    if conn.is_in_transaction() {
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
 }
 
 /// Held for as long as a node serves from a SQLite database: SQLite is one node's store. A second

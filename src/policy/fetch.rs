@@ -47,7 +47,11 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str, user_agent: &str, max_bytes: usize, timeout: Duration) -> Attempt {
         match tokio::time::timeout(timeout, self.attempt(url, user_agent, max_bytes)).await {
             Ok(attempt) => attempt,
-            Err(_) => Attempt::failed(FetchOutcome::Unreachable { reason: format!("no answer within {timeout:?}") }),
+            // The origin may have answered and then trickled: say the fetch timed out, and which
+            // setting bounds it.
+            Err(_) => Attempt::failed(FetchOutcome::Unreachable {
+                reason: format!("timed out: the fetch did not complete within {timeout:?} (robots.fetch_timeout)"),
+            }),
         }
     }
 

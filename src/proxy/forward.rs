@@ -98,8 +98,28 @@ impl Upstream {
 fn classify(error: hyper_util::client::legacy::Error) -> UpstreamError {
     match ConnectError::find_in(&error) {
         Some(connect @ (ConnectError::Refused { .. } | ConnectError::Timeout { .. })) => connect.into(),
+        // rustls says "invalid peer certificate: …"; say that it was TLS, so nobody hunts a TCP fault.
+        _ if is_tls_failure(&error) => {
+            UpstreamError::Failed(format!("TLS handshake with the origin failed: {}", error_chain(&error)))
+        }
         _ => UpstreamError::Failed(error_chain(&error)),
     }
+}
+
+/// Whether a rustls error is in the chain. tokio-rustls puts it inside an `io::Error` (which
+/// hyper-rustls may wrap again), and `io::Error::source()` skips that payload: follow it instead.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        current = match e.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(payload) => Some(payload),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 impl From<&ConnectError> for UpstreamError {

@@ -116,7 +116,7 @@ where
                 // An empty body says nothing, whatever its label; a decoder would call it truncated.
                 outcome = Outcome::Complete;
             }
-            outcome.record(&mut signals, coding, tap.limit_hit);
+            outcome.record(&mut signals, coding, tap.limit_hit, max_head_bytes);
             scanner.collect_into(&mut signals);
         }
         Err(problem) => signals.problems.push(problem),
@@ -137,10 +137,17 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn record(self, signals: &mut HeadSignals, coding: Coding, encoded_limit_hit: bool) {
+    fn record(self, signals: &mut HeadSignals, coding: Coding, encoded_limit_hit: bool, max_head_bytes: usize) {
         match self {
             Outcome::Complete => signals.complete = true,
-            Outcome::Truncated => signals.truncated = true,
+            Outcome::Truncated => {
+                signals.truncated = true;
+                // Recorded, so a decision taken on a cut-short head says so.
+                signals.problems.push(format!(
+                    "no end of <head> within the first {max_head_bytes} decoded bytes (inspect.max_head_bytes): \
+                     later signals were not read"
+                ));
+            }
             Outcome::ReadFailed(_) if encoded_limit_hit => {
                 signals.truncated = true;
                 signals.problems.push("encoded prefix limit reached before the head ended".to_owned());
