@@ -130,7 +130,9 @@ pub fn attribute(mut errors: ConfigErrors, overrides: &[Override]) -> ConfigErro
 }
 
 fn env_error(var: &str, key: &str, problem: String) -> ConfigError {
-    ConfigError { file: format!("environment {var}"), key: key.to_ascii_lowercase().replace("__", "."), problem }
+    // `CONSENTRY_` alone names no key at all: say so instead of printing an empty key.
+    let key = if key.is_empty() { "(no key)".to_string() } else { key.to_ascii_lowercase().replace("__", ".") };
+    ConfigError { file: format!("environment {var}"), key, problem }
 }
 
 #[cfg(test)]

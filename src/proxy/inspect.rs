@@ -738,7 +738,7 @@ fn on_text_chunk(state: &Shared, text: &mut TextChunk<'_>) -> HandlerResult {
 }
 
 fn collect_meta(st: &mut ScanState, el: &Element<'_, '_>) {
-    let (Some(name), Some(content)) = (el.get_attribute("name"), el.get_attribute("content")) else { return };
+    let (Some(name), Some(content)) = (attribute(el, "name"), attribute(el, "content")) else { return };
     let name = name.trim_ascii().to_ascii_lowercase();
     if !name.is_empty() {
         st.metas.push((name, content));
@@ -746,16 +746,64 @@ fn collect_meta(st: &mut ScanState, el: &Element<'_, '_>) {
 }
 
 fn collect_license_link(st: &mut ScanState, el: &Element<'_, '_>) {
-    let rel = el.get_attribute("rel").unwrap_or_default();
+    let rel = attribute(el, "rel").unwrap_or_default();
     if !rel.split_ascii_whitespace().any(|token| token.eq_ignore_ascii_case("license")) {
         return;
     }
-    let Some(href) = el.get_attribute("href") else { return };
+    let Some(href) = attribute(el, "href") else { return };
     let href = href.trim_ascii();
     if !href.is_empty() {
-        let kind = el.get_attribute("type").map(|t| t.trim_ascii().to_owned());
+        let kind = attribute(el, "type").map(|t| t.trim_ascii().to_owned());
         st.license_links.push((href.to_owned(), kind));
     }
+}
+
+/// An attribute's value as a browser reads it. lol_html hands values over as written, entities
+/// and all, but `content="&#110;oai"` means `noai` to every browser: reading it raw would let a
+/// page's opt-out (or its licence URL, `?a=1&amp;b=2`) go unseen.
+fn attribute(el: &Element<'_, '_>, name: &str) -> Option<String> {
+    el.get_attribute(name).map(|value| decode_character_references(&value))
+}
+
+/// Decodes numeric character references (`&#44;`, `&#x6E;`, the `;` optional as in HTML) and the
+/// named ones a value could need (`&amp;` `&lt;` `&gt;` `&quot;` `&apos;` `&nbsp;`); any other `&`
+/// stays as written, as browsers keep an unknown one.
+fn decode_character_references(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (decoded, len) = character_reference(rest).unwrap_or(('&', 1));
+        out.push(decoded);
+        rest = rest.get(len..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference at the start of `text` (which starts with `&`) stands for, and the
+/// reference's length in bytes.
+fn character_reference(text: &str) -> Option<(char, usize)> {
+    const NAMED: [(&str, char); 6] =
+        [("amp;", '&'), ("lt;", '<'), ("gt;", '>'), ("quot;", '"'), ("apos;", '\''), ("nbsp;", '\u{a0}')];
+    let body = text.strip_prefix('&')?;
+    let Some(number) = body.strip_prefix('#') else {
+        return NAMED.iter().find(|(name, _)| body.starts_with(name)).map(|&(name, c)| (c, 1 + name.len()));
+    };
+    let (digits, radix, prefix) = match number.strip_prefix(['x', 'X']) {
+        Some(hex) => (hex, 16, "&#x".len()),
+        None => (number, 10, "&#".len()),
+    };
+    let len = digits.bytes().take_while(|&b| char::from(b).is_digit(radix)).count();
+    if len == 0 {
+        return None;
+    }
+    // HTML: NUL, surrogates and values beyond Unicode (however many digits) read as U+FFFD.
+    let code = digits.get(..len).and_then(|d| u32::from_str_radix(d, radix).ok());
+    let decoded = code.and_then(char::from_u32).filter(|&c| c != '\0').unwrap_or('\u{fffd}');
+    let semicolon = usize::from(digits.get(len..).is_some_and(|after| after.starts_with(';')));
+    Some((decoded, prefix + len + semicolon))
 }
 
 #[cfg(test)]

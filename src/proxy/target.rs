@@ -188,7 +188,7 @@ fn normalise_host(raw: &str) -> Result<String, TargetError> {
 /// dots are percent-encoded (`%2e` is `.`, §6.2.2.2), and runs of `/` merged (web servers do so by
 /// default, so `//private` is served as `/private`). The query is kept as received; a target that
 /// is not a path (`*`) is left alone.
-fn normalise_path(path_and_query: &str) -> String {
+pub(crate) fn normalise_path(path_and_query: &str) -> String {
     let (path, query) = path_and_query.split_at(path_and_query.find('?').unwrap_or(path_and_query.len()));
     let untouched = !path.starts_with('/')
         || (!path.contains("//") && !path.split('/').any(|segment| dot_segment(segment).is_some()));

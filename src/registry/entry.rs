@@ -5,6 +5,8 @@
 //! objects to. Everything that reaches the store and the index went through [`EntryDraft::validate`],
 //! so matching never has to second-guess its input.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::decide::Purpose;
@@ -303,42 +305,26 @@ pub fn normalize_url(raw: &str) -> Result<String, String> {
 /// The key of a request for exact-URL matching (see [`normalize_url`]); `authority` is the
 /// target's authority as the proxy normalised it (default port already left out).
 pub fn request_key(scheme: &str, authority: &str, path_and_query: &str) -> String {
-    format!("{scheme}://{authority}{}", canonical_path(path_and_query))
+    format!("{scheme}://{authority}{}", canonical_path(&url_encoded(scheme, authority, path_and_query)))
 }
 
-/// Percent-encoding normalisation plus dot-segment removal (RFC 3986 §5.2.4) on the path part,
-/// so that `/a/../b` and `/%2e%2e/` cannot step around an entry.
+/// The path and query as the `url` crate writes them, which is how [`normalize_url`] stored the
+/// entry's: it percent-encodes octets a request may carry raw (`{`, `|`, `^`, a `'` in a
+/// query, ...). Read any other way, a request for `/{` would step around the entry for the very
+/// same URL (stored as `/%7B`). A target the `url` crate refuses is taken as received.
+fn url_encoded<'a>(scheme: &str, authority: &str, path_and_query: &'a str) -> Cow<'a, str> {
+    match url::Url::parse(&format!("{scheme}://{authority}{path_and_query}")) {
+        Ok(parsed) => Cow::Owned(parsed[url::Position::BeforePath..url::Position::AfterQuery].to_string()),
+        Err(_) => Cow::Borrowed(path_and_query),
+    }
+}
+
+/// Percent-encoding normalisation plus dot-segment removal (RFC 3986 §5.2.4) and merged empty
+/// segments on the path part, so that `/a/../b`, `/%2e%2e/` and `//b` cannot step around an entry.
 pub fn canonical_path(path_and_query: &str) -> String {
-    let normalized = normalize_path(path_and_query);
-    let (path, query) = match normalized.find('?') {
-        Some(at) => normalized.split_at(at),
-        None => (normalized.as_str(), ""),
-    };
-    if !path.split('/').any(|segment| segment == "." || segment == "..") {
-        return normalized;
-    }
-    let mut segments: Vec<&str> = Vec::new();
-    let mut trailing_slash = false;
-    for segment in path.split('/').skip(1) {
-        trailing_slash = matches!(segment, "." | "..");
-        match segment {
-            "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    let mut out = String::with_capacity(normalized.len());
-    for segment in &segments {
-        out.push('/');
-        out.push_str(segment);
-    }
-    if trailing_slash || out.is_empty() {
-        out.push('/');
-    }
-    out.push_str(query);
-    out
+    // The same dot-segment and empty-segment rules the proxy applies to every request target,
+    // so an entry is keyed exactly as a request for it is.
+    crate::proxy::target::normalise_path(&normalize_path(path_and_query))
 }
 
 /// The host part of a normalised URL key (without port or brackets).

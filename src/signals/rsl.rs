@@ -264,10 +264,25 @@ fn split_url(url: &str) -> (String, &str) {
     let after = scheme_end + 3;
     let rest = url.get(after..).unwrap_or_default();
     let path_start = rest.find(['/', '?', '#']).map_or(url.len(), |i| after + i);
-    let origin = url.get(..path_start).unwrap_or(url).to_ascii_lowercase();
+    let origin = without_default_port(url.get(..path_start).unwrap_or(url).to_ascii_lowercase());
     let path = url.get(path_start..).unwrap_or_default();
     let path = path.split('#').next().unwrap_or_default();
     (origin, if path.is_empty() { "/" } else { path })
+}
+
+/// A lower-cased origin without its scheme's default port: `https://example.com:443` is
+/// `https://example.com` (RFC 3986 §6.2.3), and request URLs never carry the default port, so a
+/// `<content url>` written with it would otherwise govern nothing.
+fn without_default_port(origin: String) -> String {
+    let default = match origin.split_once("://") {
+        Some(("https", _)) => ":443",
+        Some(("http", _)) => ":80",
+        _ => return origin,
+    };
+    match origin.strip_suffix(default) {
+        Some(bare) => bare.to_string(),
+        None => origin,
+    }
 }
 
 /// How narrowly a `<content url>` matches (`None` = not at all).

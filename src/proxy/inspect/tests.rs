@@ -233,6 +233,30 @@ async fn metas_without_name_or_content_and_other_links_are_skipped() {
 }
 
 #[tokio::test]
+async fn character_references_in_attributes_are_read_as_a_browser_reads_them() {
+    // Found by tests/fuzz.rs: lol_html returns attribute values as written.
+    let page = "<head><meta name='&#114;obots' content='&#110;oai&#44; noimageai'>\
+                <link rel=license href='/l.xml?a=1&amp;b=2&c' type='application/rsl&#x2B;xml'></head>";
+    let (signals, _) = scan_bytes(page.as_bytes(), 5, None).await;
+    assert_eq!(signals.metas, vec![meta("robots", "noai, noimageai")]);
+    assert_eq!(signals.license_links, vec![("/l.xml?a=1&b=2&c".to_owned(), Some("application/rsl+xml".to_owned()))]);
+}
+
+#[test]
+fn character_reference_table() {
+    for (written, read) in [
+        ("a&amp;b", "a&b"),
+        ("&lt;&gt;&quot;&apos;&nbsp;", "<>\"'\u{a0}"),
+        ("&#44&#x2c;&#X2C;", ",,,"),
+        ("&#0;&#xD800;&#99999999999;", "\u{fffd}\u{fffd}\u{fffd}"),
+        ("&copy; & &#; &#x; &amp", "&copy; & &#; &#x; &amp"),
+        ("&amp;#44;", "&#44;"),
+    ] {
+        assert_eq!(decode_character_references(written), read, "{written}");
+    }
+}
+
+#[tokio::test]
 async fn a_document_that_ends_inside_the_head_is_complete() {
     let page = "<html><head><meta name=robots content=noai>";
     let (signals, body) = scan_bytes(page.as_bytes(), 2, None).await;
