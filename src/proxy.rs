@@ -234,8 +234,9 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         decision.notes.push(format!("crawl-delay {delay:?}: waited {waited:?} for this crawler's turn"));
     }
     let _in_flight = state.politeness.enter(&origin).await;
-    let body_failure = Arc::new(OnceLock::new());
-    let upstream_request = match upstream_request(&exchange, request, license_token.as_deref(), &body_failure) {
+    // Only a request with a body can fail while it is read; most crawler requests have none.
+    let body_failure = (!http_body::Body::is_end_stream(request.body())).then(|| Arc::new(OnceLock::new()));
+    let upstream_request = match upstream_request(&exchange, request, license_token.as_deref(), body_failure.as_ref()) {
         Ok(request) => request,
         Err(reason) => return answer::error(StatusCode::BAD_REQUEST, &exchange.request_id, "bad_request", &reason),
     };
@@ -247,7 +248,10 @@ pub async fn process(state: &ProxyState, exchange: Exchange, request: Request<In
         Ok(Some(response)) => deliver(response, &exchange, &decision, client_version),
         // Withheld: the body is dropped unread and the crawler gets the block answer.
         Ok(None) => block_answer(state, &exchange, &decision),
-        Err(error) => failed_exchange_answer(&exchange, &mut decision, error, body_failure.get()),
+        Err(error) => {
+            let body_failure = body_failure.as_deref().and_then(OnceLock::get);
+            failed_exchange_answer(&exchange, &mut decision, error, body_failure)
+        }
     };
     finish(state, &exchange, &decision, response).await
 }
@@ -631,12 +635,13 @@ pub fn network_policy_decision(reason: String) -> Decision {
 
 /// Builds the request sent to the origin: absolute URI, no hop-by-hop fields, `Host` from the
 /// target, the profile's user agent, `Via`, and the body streamed through. The first error reading
-/// the crawler's body is kept in `body_failure` (the upstream client reports it only as its own).
+/// the crawler's body is kept in `body_failure`, when given (the upstream client reports it only as
+/// its own).
 fn upstream_request(
     exchange: &Exchange,
     request: Request<Incoming>,
     license_token: Option<&str>,
-    body_failure: &Arc<OnceLock<String>>,
+    body_failure: Option<&Arc<OnceLock<String>>>,
 ) -> Result<Request<ProxyBody>, String> {
     let (mut parts, body) = request.into_parts();
     parts.uri = exchange.target.uri().map_err(|e| format!("cannot rebuild the target URI: {e}"))?;
@@ -656,12 +661,16 @@ fn upstream_request(
         headers.insert(header::AUTHORIZATION, value);
     }
     forward::add_via(headers, received_version);
-    let body_failure = body_failure.clone();
-    let body = body.map_err(move |error| {
-        let _ = body_failure.set(forward::error_chain(&error));
-        BoxError::from(error)
-    });
-    Ok(Request::from_parts(parts, body.boxed_unsync()))
+    let body = match body_failure.cloned() {
+        Some(failure) => body
+            .map_err(move |error| {
+                let _ = failure.set(forward::error_chain(&error));
+                BoxError::from(error)
+            })
+            .boxed_unsync(),
+        None => body.map_err(BoxError::from).boxed_unsync(),
+    };
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Stage 6 for an allowed request: the origin's response, cleaned, with Consentry's headers.
