@@ -24,19 +24,15 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 
-from selenium import webdriver
+import chrome
 from selenium.common.exceptions import TimeoutException, WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 20
 
 
@@ -325,28 +321,12 @@ def main():
     parser.add_argument("--robots-sha256", default="")
     args = parser.parse_args()
 
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(path):
-            print(f"FAIL: {path} is missing: run tests/run.sh (installs chromium and chromium-driver)", file=sys.stderr)
-            return 1
-
-    profile = tempfile.mkdtemp(prefix="consentry-chromium-")
-    downloads = tempfile.mkdtemp(prefix="consentry-downloads-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-default-browser-check", "--window-size=1440,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": downloads, "download.prompt_for_download": False,
-    })
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if chrome.tools_missing():
+        return 1
     started = time.monotonic()
-    driver = None
+    driver = profile = downloads = None
     try:
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        driver, profile, downloads = chrome.start("1440,1000")
         base = args.admin_url if args.admin_url.endswith("/") else args.admin_url + "/"
         run(Dashboard(driver, base), args.token, args.screenshot, args.robots_sha256, downloads)
     except Exception as e:  # noqa: BLE001 - every failure is reported with the page's state
@@ -368,8 +348,9 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(downloads, ignore_errors=True)
+        for directory in (profile, downloads):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
     print(f"dashboard: every check passed in {time.monotonic() - started:.1f}s")
     return 0
 

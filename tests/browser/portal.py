@@ -16,17 +16,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
-from selenium import webdriver
+import chrome
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 20
 
 
@@ -90,27 +86,12 @@ def main():
     parser.add_argument("--failed", type=int, required=True)
     parser.add_argument("--receipt-out", default="")
     args = parser.parse_args()
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(path):
-            print(f"FAIL: {path} is missing: run tests/run.sh (installs chromium and chromium-driver)", file=sys.stderr)
-            return 1
-    profile = tempfile.mkdtemp(prefix="consentry-chromium-")
-    downloads = tempfile.mkdtemp(prefix="consentry-downloads-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-default-browser-check", "--window-size=1280,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": downloads, "download.prompt_for_download": False,
-    })
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if chrome.tools_missing():
+        return 1
     started = time.monotonic()
-    driver = None
+    driver = profile = downloads = None
     try:
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+        driver, profile, downloads = chrome.start("1280,1000")
         run(driver, args, downloads)
     except Exception as e:  # noqa: BLE001 - every failure is reported with the page's state
         print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
@@ -122,8 +103,9 @@ def main():
     finally:
         if driver is not None:
             driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(downloads, ignore_errors=True)
+        for directory in (profile, downloads):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
     print(f"portal: every check passed in {time.monotonic() - started:.1f}s")
     return 0
 
