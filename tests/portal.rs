@@ -11,13 +11,7 @@ use common::dns::TestDns;
 use common::{Canned, TestOrigin, TestProxy, curl};
 use serde_json::{Value, json};
 
-const CRAWLER: &str = r#"
-[[crawlers]]
-name = "trainer"
-password = "pw"
-token = "TrainBot"
-purposes = ["ai-train"]
-"#;
+use common::TRAINER as CRAWLER;
 
 /// A proxy whose upstream reaches the TLS `origin` as `site.test:443`, whose DNS challenge goes
 /// to `dns`, with `public` keys added to `[public]`.

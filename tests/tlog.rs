@@ -12,13 +12,7 @@ use std::time::{Duration, Instant};
 use common::{Canned, TestOrigin, TestProxy, curl};
 use serde_json::{Value, json};
 
-const CRAWLER: &str = r#"
-[[crawlers]]
-name = "trainer"
-password = "pw"
-token = "TrainBot"
-purposes = ["ai-train"]
-"#;
+use common::TRAINER as CRAWLER;
 
 /// Config for a proxy that reaches the TLS `origin` as `site.test:443` and the plain `other` as
 /// `other.example:<port>`, sequencing every 100 ms.

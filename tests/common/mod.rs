@@ -360,6 +360,15 @@ impl TestCa {
     }
 }
 
+/// A crawler profile for AI training with credentials `trainer:pw`, as `[[crawlers]]` TOML.
+pub const TRAINER: &str = r#"
+[[crawlers]]
+name = "trainer"
+password = "pw"
+token = "TrainBot"
+purposes = ["ai-train"]
+"#;
+
 /// The admin API token every test proxy uses.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
