@@ -113,12 +113,14 @@ pub fn interception_minter(config: &Config) -> Result<Option<Arc<LeafMinter>>, T
 async fn transparency_log(config: &Config, db: &Database) -> Result<Sequencer, RunError> {
     let store = TlogStore::new(db);
     let stored = store.head().await?;
-    let mut signer = crate::tlog::signer(config, stored.as_ref().map(|h| h.origin.as_str()))?;
+    let key = crate::tlog::load_or_create_key(config)?;
+    let origin = crate::tlog::origin(config, stored.as_ref().map(|h| h.origin.as_str()));
+    let mut signer = crate::tlog::signer_for(&origin, key.clone())?;
     let head = store.create_if_missing(&signer, storage::now_ms()).await?;
     // Nodes started together on an empty database may each have chosen a default name; the one
     // stored first is the log's name.
     if config.tlog.origin.is_empty() && head.origin != signer.name() {
-        signer = crate::tlog::signer(config, Some(&head.origin))?;
+        signer = crate::tlog::signer_for(&head.origin, key)?;
     }
     head.check_signer(&signer)?;
     Ok(Sequencer {

@@ -109,9 +109,12 @@ pub fn origin(config: &Config, stored: Option<&str>) -> String {
 
 /// The signer of this node's checkpoints.
 pub fn signer(config: &Config, stored_origin: Option<&str>) -> Result<NoteSigner, KeyError> {
-    let origin = origin(config, stored_origin);
-    let key = load_or_create_key(config)?;
-    NoteSigner::new(&origin, key).map_err(|_| KeyError::Origin(origin))
+    signer_for(&origin(config, stored_origin), load_or_create_key(config)?)
+}
+
+/// A signer for the log named `origin`.
+pub fn signer_for(origin: &str, key: SigningKey) -> Result<NoteSigner, KeyError> {
+    NoteSigner::new(origin, key).map_err(|_| KeyError::Origin(origin.to_string()))
 }
 
 #[cfg(test)]
