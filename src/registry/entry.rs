@@ -313,6 +313,10 @@ pub fn request_key(scheme: &str, authority: &str, path_and_query: &str) -> Strin
 /// query, ...). Read any other way, a request for `/{` would step around the entry for the very
 /// same URL (stored as `/%7B`). A target the `url` crate refuses is taken as received.
 fn url_encoded<'a>(scheme: &str, authority: &str, path_and_query: &'a str) -> Cow<'a, str> {
+    // The usual target holds only octets the `url` crate writes as they are: no need to parse.
+    if path_and_query.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/%?".contains(&b)) {
+        return Cow::Borrowed(path_and_query);
+    }
     match url::Url::parse(&format!("{scheme}://{authority}{path_and_query}")) {
         Ok(parsed) => Cow::Owned(parsed[url::Position::BeforePath..url::Position::AfterQuery].to_string()),
         Err(_) => Cow::Borrowed(path_and_query),
