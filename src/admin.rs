@@ -179,8 +179,28 @@ async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {
+    record_sizes(&state.proxy);
     let text = state.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Sizes that are read when scraped rather than counted on the request path: open connections
+/// and every bounded cache (each is bounded by configuration; a soak watches that they stay so).
+fn record_sizes(proxy: &ProxyState) {
+    metrics::gauge!("consentry_client_connections").set(proxy.connections.open() as f64);
+    let (robots_entries, robots_bytes) = proxy.robots.cache_size();
+    metrics::gauge!("consentry_cache_entries", "cache" => "robots.txt").set(robots_entries as f64);
+    metrics::gauge!("consentry_cache_bytes", "cache" => "robots.txt").set(robots_bytes as f64);
+    for (file, entries) in proxy.files.cache_entries() {
+        metrics::gauge!("consentry_cache_entries", "cache" => file).set(entries as f64);
+    }
+    let (pacing, origins) = proxy.politeness.tracked();
+    metrics::gauge!("consentry_cache_entries", "cache" => "crawl_delay").set(pacing as f64);
+    metrics::gauge!("consentry_cache_entries", "cache" => "origin_concurrency").set(origins as f64);
+    if let Some(interception) = &proxy.interception {
+        metrics::gauge!("consentry_cache_entries", "cache" => "tls_leaves")
+            .set(interception.minter().cached_leaves() as f64);
+    }
 }
 
 /// The filters as they arrive in a query string.

@@ -146,11 +146,28 @@ pub struct App {
     sequencer: Option<Sequencer>,
 }
 
+/// Raises the soft open-file limit toward what `proxy.max_connections` needs (a client and an
+/// upstream socket per connection, plus the database, policy fetches and listeners), and warns
+/// when the hard limit is lower: accept would then fail with EMFILE before the configured limit.
+fn raise_open_file_limit(max_connections: usize) {
+    let needed = u64::try_from(max_connections).unwrap_or(u64::MAX).saturating_mul(2).saturating_add(256);
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit < needed => tracing::warn!(
+            limit,
+            needed,
+            "the open-file limit (ulimit -n) is below what proxy.max_connections needs: raise it, or lower proxy.max_connections"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
+}
+
 impl App {
     /// Builds the shared state: the CA exists on disk and the audit store is open and migrated
     /// once this returns.
     pub async fn new(config: Config) -> Result<Self, RunError> {
         let config = Arc::new(config);
+        raise_open_file_limit(config.proxy.max_connections);
         let minter = interception_minter(&config)?;
         let metrics = install_metrics_recorder();
         let audit_on = config.storage_url() != "none";

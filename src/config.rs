@@ -57,14 +57,21 @@ pub struct ProxyConfig {
     /// Loopback, RFC 1918, link-local, CGNAT, unique-local and metadata addresses are refused
     /// unless this is true.
     pub allow_private_destinations: bool,
-    /// Client connections served at once; further connections wait in the accept queue.
+    /// Client connections served at once. When all are taken, a new client displaces the
+    /// connection idle longest; when none is idle, it waits in the accept queue.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; more are refused with `503`. 0: no limit
+    /// (the default, since behind a load balancer that does not keep client addresses every
+    /// crawler may share one address).
+    pub max_connections_per_client: usize,
     /// Time a client has to send a complete request head (also bounds idle keep-alive waits).
     pub header_read_timeout: HumanDuration,
     /// Largest request head accepted, in bytes (request line plus headers).
     pub max_header_bytes: usize,
     /// Most header fields accepted in one request.
     pub max_headers: usize,
+    /// A client that reads nothing of its answer for this long is disconnected (slow-read attacks).
+    pub client_write_timeout: HumanDuration,
     /// How long in-flight requests may run after SIGINT/SIGTERM before connections are cut.
     pub drain_timeout: HumanDuration,
 }
@@ -360,9 +367,11 @@ impl Default for ProxyConfig {
             block_status: 451,
             allow_private_destinations: false,
             max_connections: 10_000,
+            max_connections_per_client: 0,
             header_read_timeout: HumanDuration::secs(30),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            client_write_timeout: HumanDuration::secs(60),
             drain_timeout: HumanDuration::secs(10),
         }
     }
@@ -613,6 +622,9 @@ impl Config {
         }
         if proxy.header_read_timeout.0.is_zero() {
             p.add("proxy.header_read_timeout", "must be longer than zero".into());
+        }
+        if proxy.client_write_timeout.0.is_zero() {
+            p.add("proxy.client_write_timeout", "must be longer than zero".into());
         }
         let listeners = [
             ("proxy.listen", self.proxy.listen),

@@ -11,11 +11,13 @@
 
 pub mod answer;
 pub mod connect;
+pub mod connections;
 pub mod connector;
 pub mod forward;
 pub mod identify;
 pub mod inspect;
 pub mod listen;
+pub mod slow_client;
 pub mod target;
 
 use std::collections::HashMap;
@@ -78,6 +80,8 @@ pub struct ProxyState {
     pub node: String,
     /// The creators' registry; `None` only in tools and tests that run without a database.
     pub registry: Option<Arc<Registry>>,
+    /// Open client connections: the slot limit, the per-address limit, idle reclaim.
+    pub connections: Arc<connections::ConnectionTable>,
 }
 
 impl ProxyState {
@@ -109,6 +113,10 @@ impl ProxyState {
             registry,
             upstream,
             interception,
+            connections: connections::ConnectionTable::new(
+                config.proxy.max_connections,
+                config.proxy.max_connections_per_client,
+            ),
             config,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -138,8 +146,20 @@ fn expand_honor_tokens(crawlers: &[CrawlerProfile]) -> HashMap<String, Vec<Strin
 /// One accepted client connection.
 pub struct ClientConn {
     pub peer: SocketAddr,
+    /// Its entry in the connection table; `registration.activity` says whether it is busy.
+    pub registration: connections::Registration,
     /// Held by the connection and any tunnel it opens: `proxy.max_connections` counts both.
     _permit: OwnedSemaphorePermit,
+}
+
+impl ClientConn {
+    pub fn new(peer: SocketAddr, registration: connections::Registration, permit: OwnedSemaphorePermit) -> Self {
+        Self { peer, registration, _permit: permit }
+    }
+
+    pub fn activity(&self) -> &Arc<connections::Activity> {
+        &self.registration.activity
+    }
 }
 
 /// One request on its way through the pipeline, after identify and parse.

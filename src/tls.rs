@@ -117,6 +117,12 @@ impl LeafMinter {
         Ok(Self { ca, leaf_key, signing_key, cache })
     }
 
+    /// Leaf certificates cached now.
+    pub fn cached_leaves(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
     pub fn ca(&self) -> &CertificateAuthority {
         &self.ca
     }

@@ -68,6 +68,11 @@ impl SiteFiles {
         Arc::new(Self { ai_txt, tdmrep, rsl, fetcher, clock, config })
     }
 
+    /// Entries cached now, by file.
+    pub fn cache_entries(&self) -> [(&'static str, u64); 3] {
+        [("ai.txt", self.ai_txt.size().0), ("tdmrep.json", self.tdmrep.size().0), ("rsl", self.rsl.size().0)]
+    }
+
     /// The origin's `/ai.txt`.
     pub async fn ai_txt(self: &Arc<Self>, target: &Target, user_agent: &str) -> Arc<SiteFile<AiTxt>> {
         self.get(&self.ai_txt, target, "/ai.txt", user_agent, AiTxt::parse).await

@@ -31,6 +31,12 @@ impl<V: Send + Sync + 'static> FlightCache<V> {
         Arc::new(Self { cache, in_flight: Mutex::new(HashMap::new()) })
     }
 
+    /// Entries cached now, and their total weight (as the cache's weigher counts it).
+    pub fn size(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks();
+        (self.cache.entry_count(), self.cache.weighted_size())
+    }
+
     /// The cached value for `key`, whatever its age (the caller judges freshness).
     pub fn cached(&self, key: &str) -> Option<Arc<V>> {
         self.cache.get(key)

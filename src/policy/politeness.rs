@@ -29,6 +29,13 @@ impl std::fmt::Debug for Politeness {
 }
 
 impl Politeness {
+    /// (origin, crawler) pairs and origins tracked now.
+    pub fn tracked(&self) -> (u64, u64) {
+        self.next_slot.run_pending_tasks();
+        self.in_flight.run_pending_tasks();
+        (self.next_slot.entry_count(), self.in_flight.entry_count())
+    }
+
     pub fn new(max_concurrent: usize) -> Self {
         Self {
             max_concurrent,

@@ -111,6 +111,11 @@ impl RobotsCache {
         })
     }
 
+    /// Origins cached now, and the bytes they weigh (`robots.cache_max_bytes` bounds it).
+    pub fn cache_size(&self) -> (u64, u64) {
+        self.flights.size()
+    }
+
     /// Fetch attempts started so far (for tests and metrics).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(std::sync::atomic::Ordering::Relaxed)

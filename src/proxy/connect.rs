@@ -21,7 +21,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::server::Acceptor;
 use tokio_rustls::LazyConfigAcceptor;
+use tokio_util::sync::CancellationToken;
 
+use super::connections::busy_until_sent;
 use super::target::{self, HostPort, Scheme, Target};
 use super::{ClientConn, Exchange, ProxyBody, ProxyState, answer, new_request_id};
 use crate::config::CrawlerProfile;
@@ -37,6 +39,10 @@ pub struct Interception {
 }
 
 impl Interception {
+    pub fn minter(&self) -> &LeafMinter {
+        &self.minter
+    }
+
     pub fn new(minter: Arc<LeafMinter>) -> Result<Self, TlsSetupError> {
         let server_config = interception_config(minter.clone())?;
         Ok(Self { minter, server_config })
@@ -63,7 +69,7 @@ pub struct Tunnel {
     /// Set when the TLS client named another host in SNI: every request is refused.
     pub sni_mismatch: Option<String>,
     /// Keeps the client connection's slot in `proxy.max_connections` while the tunnel lives.
-    _conn: Arc<ClientConn>,
+    conn: Arc<ClientConn>,
 }
 
 /// Handles `CONNECT host:port` on the proxy port.
@@ -82,7 +88,7 @@ pub async fn handle_connect(
         Err(e) => return answer::auth_required(&request_id, &e.to_string()),
     };
     if state.interception.is_some() {
-        let tunnel = Tunnel { host_port, profile, sni_mismatch: None, _conn: conn };
+        let tunnel = Tunnel { host_port, profile, sni_mismatch: None, conn };
         let task_state = state.clone();
         state.tasks.spawn(async move {
             match hyper::upgrade::on(request).await {
@@ -123,8 +129,10 @@ async fn splice(
         Err(e) => return super::upstream_error_answer(&exchange, (&e).into()),
     };
     let shutdown = state.shutdown.clone();
+    // Opaque bytes: the tunnel cannot be seen to be idle, so it counts as busy while it lives.
+    let busy = conn.activity().busy();
     state.tasks.spawn(async move {
-        let _conn = conn;
+        let _held = (conn, busy);
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
         };
@@ -147,8 +155,13 @@ async fn intercept(state: Arc<ProxyState>, mut tunnel: Tunnel, upgraded: hyper::
     let Some(interception) = state.interception.as_ref() else {
         return;
     };
+    // Until its first request the tunnel is idle: reclaimable when every slot is taken.
+    let reclaimed = tunnel.conn.activity().reclaimed.clone();
     let acceptor = LazyConfigAcceptor::new(Acceptor::default(), TokioIo::new(upgraded));
-    let start = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor).await {
+    let Some(hello) = unless_reclaimed(&reclaimed, tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor)).await else {
+        return;
+    };
+    let start = match hello {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => return tracing::debug!(error = %e, host = %tunnel.host_port.host, "no TLS ClientHello in tunnel"),
         Err(_) => return tracing::debug!(host = %tunnel.host_port.host, "TLS ClientHello timed out"),
@@ -162,17 +175,26 @@ async fn intercept(state: Arc<ProxyState>, mut tunnel: Tunnel, upgraded: hyper::
         Ok(config) => config,
         Err(e) => return tracing::warn!(error = %e, "cannot intercept tunnel"),
     };
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(config)).await {
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(config));
+    let Some(handshake) = unless_reclaimed(&reclaimed, handshake).await else {
+        return;
+    };
+    let tls = match handshake {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return tracing::debug!(error = %e, host = %host, "TLS handshake in tunnel failed"),
         Err(_) => return tracing::debug!(host = %host, "TLS handshake in tunnel timed out"),
     };
+    let tunnel_activity = tunnel.conn.activity().clone();
     let tunnel = Arc::new(tunnel);
     let service_state = state.clone();
     let service = service_fn(move |request| {
         let state = service_state.clone();
         let tunnel = tunnel.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle_in_tunnel(&state, &tunnel, request).await) }
+        let busy = tunnel.conn.activity().busy();
+        async move {
+            let response = handle_in_tunnel(&state, &tunnel, request).await;
+            Ok::<_, std::convert::Infallible>(busy_until_sent(response, busy))
+        }
     });
     let builder = inner_builder(&state);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
@@ -181,10 +203,25 @@ async fn intercept(state: Arc<ProxyState>, mut tunnel: Tunnel, upgraded: hyper::
         result = connection.as_mut() => {
             if let Err(e) = result { tracing::debug!(error = %e, host = %host, "tunnel connection ended with an error") }
         }
+        () = reclaimed.cancelled() => {
+            // Idle between requests (or mid-head): dropping closes it; otherwise finish first.
+            if !tunnel_activity.is_idle() {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
         () = state.shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         }
+    }
+}
+
+/// Runs `work` unless the connection is reclaimed first (then `None`).
+async fn unless_reclaimed<F: std::future::Future>(reclaimed: &CancellationToken, work: F) -> Option<F::Output> {
+    tokio::select! {
+        output = work => Some(output),
+        () = reclaimed.cancelled() => None,
     }
 }
 
