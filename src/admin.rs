@@ -168,14 +168,25 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
     next.run(request).await
 }
 
-async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+async fn ready(State(state): State<AdminState>) -> (StatusCode, String) {
     if state.proxy.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".into());
     }
-    match &state.store {
-        Some(store) if !store.ping().await => (StatusCode::SERVICE_UNAVAILABLE, "audit store unreachable\n"),
-        _ => (StatusCode::OK, "ready\n"),
+    let Some(store) = &state.store else {
+        return (StatusCode::OK, "ready\n".into());
+    };
+    if !store.ping().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "audit store unreachable\n".into());
     }
+    // Reads can work while commits fail (a full disk): after a failed commit, ready only once a
+    // probe write commits again.
+    if let Some(audit) = state.proxy.audit.as_ref().filter(|audit| audit.commit_failure().is_some()) {
+        match store.probe_write().await {
+            Ok(()) => audit.commits_again(),
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("audit store cannot commit: {e}\n")),
+        }
+    }
+    (StatusCode::OK, "ready\n".into())
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> Response {

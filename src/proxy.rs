@@ -199,6 +199,13 @@ pub struct Judgement {
     pub license_token: Option<String>,
 }
 
+/// RFC 9112 §3.2: a request with more than one `Host` line gets 400, even when they agree: the
+/// proxy and the origin might each read another one.
+pub fn repeated_host<B>(request: &Request<B>) -> Option<&'static str> {
+    (request.headers().get_all(header::HOST).iter().nth(1).is_some())
+        .then_some("the request has more than one Host header line (RFC 9112 §3.2)")
+}
+
 /// A fresh request id: UUIDv7, so ids sort by time.
 pub fn new_request_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -217,6 +224,9 @@ pub async fn handle_plain(
     if is_loop(&request) {
         let reason = "the request already passed through Consentry (Via); refusing to forward it to itself";
         return answer::error(StatusCode::LOOP_DETECTED, &request_id, "loop_detected", reason);
+    }
+    if let Some(problem) = repeated_host(&request) {
+        return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", problem);
     }
     if request.method() == Method::CONNECT {
         return connect::handle_connect(state, conn, request_id, request).await;
@@ -374,8 +384,30 @@ fn is_loop<B>(request: &Request<B>) -> bool {
 /// Stages 4 and 5: gather the evidence for this request and decide. `Err` carries the reason when
 /// gathering itself was refused because the network policy forbids the destination.
 pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement, String> {
+    let judgement = judge_target(state, exchange, &exchange.target).await?;
+    if judgement.decision.stops_request() {
+        return Ok(judgement);
+    }
+    // Fail closed on paths servers disagree about: judged also as a server that reads encoded
+    // slashes, backslashes or `;` parameters would serve it, and blocked if that reading is.
+    let Some(alternative) = exchange.target.alternative_reading() else {
+        return Ok(judgement);
+    };
+    let mut other = judge_target(state, exchange, &alternative).await?;
+    if !other.decision.stops_request() {
+        return Ok(judgement);
+    }
+    other.decision.notes.push(format!(
+        "some servers read the path {} as {} (encoded slashes, backslashes or `;` parameters); it is blocked under that reading",
+        exchange.target.path_and_query, alternative.path_and_query
+    ));
+    Ok(other)
+}
+
+/// Stages 4 and 5 for `target`: the exchange's own, or another reading of its path.
+async fn judge_target(state: &ProxyState, exchange: &Exchange, target: &Target) -> Result<Judgement, String> {
     let profile = &exchange.profile;
-    let (target, agent) = (&exchange.target, exchange.user_agent.as_str());
+    let agent = exchange.user_agent.as_str();
     let (robots, ai_txt, tdmrep) = tokio::join!(
         state.robots.get(target, agent),
         state.files.ai_txt(target, agent),
@@ -385,7 +417,7 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
         return Err(reason.clone());
     }
     let honoured = state.honor_tokens.get(&profile.name).map_or(&[][..], |tokens| &tokens[..]);
-    let path = &exchange.target.path_and_query;
+    let path = &target.path_and_query;
     let now = state.clock.now();
     let mut findings = policy::robots::findings(&robots, &profile.token, honoured, path, now);
     // The AI signals inside robots.txt, parsed once per fetched file and token.
@@ -411,7 +443,7 @@ pub async fn judge(state: &ProxyState, exchange: &Exchange) -> Result<Judgement,
     let mut license_token = None;
     if let Some(licenses) = embedded.as_ref().map(|e| e.licenses()).filter(|l| !l.is_empty()) {
         let licenses = &licenses[..licenses.len().min(MAX_LICENSES)];
-        let url = exchange.target.to_string();
+        let url = target.to_string();
         let (rsl_findings, token) = rsl_evidence(state, profile, licenses, &url, agent, "robots.txt License").await;
         findings.extend(rsl_findings);
         license_token = token;

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestOrigin, TestProxy, curl};
+use common::{Canned, TestOrigin, TestProxy, curl};
 
 /// Sends `bytes` and reads until the proxy closes the connection: (time it took, what came back).
 async fn send_and_wait_for_close(addr: std::net::SocketAddr, bytes: Vec<u8>) -> (Duration, String) {
@@ -133,17 +133,37 @@ async fn idle_keep_alive_connections_are_closed() {
 }
 
 #[tokio::test]
-async fn the_connection_limit_queues_further_clients() {
+async fn the_connection_limit_queues_further_clients_while_every_slot_is_busy() {
     let origin = TestOrigin::plain().await;
+    origin.set("/long", Canned::body("long").with_delay(Duration::from_secs(4)));
     let proxy = TestProxy::loopback("max_connections = 1\n");
-    // Occupy the only slot with a connection that has sent nothing yet.
-    let holder = TcpStream::connect(proxy.addr).expect("connect");
+    // Occupy the only slot with a request in flight: a busy connection is never displaced.
+    let (proxy_url, long_url) = (proxy.url(), origin.url("/long"));
+    let busy = tokio::spawn(async move { curl(&["-x", &proxy_url, &long_url]).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while origin.hits("/long") == 0 {
+        assert!(Instant::now() < deadline, "the first request never reached the origin");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let queued = curl(&["--max-time", "1", "-x", &proxy.url(), &origin.url("/hello")]).await;
     assert_eq!(queued.status, 0, "served beyond max_connections: {}", queued.text());
     assert_eq!(origin.hits("/hello"), 0);
-    drop(holder);
+    assert_eq!(busy.await.expect("busy request").status, 200);
     let served = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
     assert_eq!(served.status, 200, "{}", served.stderr);
+
+    // A connection that has sent nothing does not keep its slot from a newcomer: it is closed.
+    let mut idle = TcpStream::connect(proxy.addr).expect("connect");
+    let metrics = proxy.admin_url("/metrics");
+    while !curl(&[&metrics]).await.text().lines().any(|line| line == "consentry_client_connections 1") {
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "the idle connection was never counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served = curl(&["--max-time", "5", "-x", &proxy.url(), &origin.url("/hello")]).await;
+    assert_eq!(served.status, 200, "the newcomer displaced the idle connection: {}", served.stderr);
+    idle.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).expect("closed, not timed out"), 0);
 }
 
 #[test]

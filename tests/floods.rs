@@ -4,7 +4,8 @@
 //! proxy's own count of open connections says what happened.
 //!
 //! The flood comes from 127.0.0.2 and the working crawler from 127.0.0.1, as two machines would.
-//! The full-size runs (10,000 idle connections, a slowloris army) are in `tests/floods/`.
+//! The full-size runs (10,000 idle connections, 10,000 slowloris heads, slow readers) are
+//! `tests/stress/floods.py`.
 
 mod common;
 

@@ -939,6 +939,8 @@ async fn the_audit_store_going_away_under_load_fails_closed_and_recovers_without
         assert!(up_at.elapsed() < Duration::from_secs(20), "no recovery: {} {}", res.status, res.text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let readiness = curl(&[&proxy.admin_url("/readyz")]).await;
+    assert_eq!(readiness.status, 200, "ready again once commits succeed: {}", readiness.text());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let mut answers = Vec::new();
@@ -1232,8 +1234,12 @@ async fn a_full_disk_under_the_sqlite_audit_log_fails_closed_and_recovers() {
         assert_eq!(res.status, 200, "{}", res.text());
         assert!(full_at.elapsed() < Duration::from_secs(30), "the full disk was never noticed");
     };
+    // The load runs on against the full disk for a second.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let ready_while_full = curl(&[&proxy.admin_url("/readyz")]).await.status;
+    let readiness = curl(&[&proxy.admin_url("/readyz")]).await;
+    assert_eq!(readiness.status, 503, "not ready while commits fail: {}", readiness.text());
+    assert!(readiness.text().contains("cannot commit"), "{}", readiness.text());
+    let ready_while_full = readiness.status;
     std::fs::remove_file(&filler).expect("free the disk");
     let freed_at = Instant::now();
     let recovered_after = loop {
@@ -1244,6 +1250,8 @@ async fn a_full_disk_under_the_sqlite_audit_log_fails_closed_and_recovers() {
         assert!(freed_at.elapsed() < Duration::from_secs(20), "no recovery: {}", res.text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let readiness = curl(&[&proxy.admin_url("/readyz")]).await;
+    assert_eq!(readiness.status, 200, "ready again once commits succeed: {}", readiness.text());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let mut answers = Vec::new();

@@ -738,6 +738,51 @@ async fn path_tricks_are_decided_as_the_path_they_reach() {
 }
 
 #[tokio::test]
+async fn paths_that_servers_read_differently_are_blocked_under_the_strictest_reading() {
+    let (origin, proxy, base) = plain_setup(&[]).await;
+    // Each is allowed as written, but nginx (%2F), IIS (backslashes) or Tomcat (`;` parameters)
+    // serve it as /private.
+    for path in [
+        "/public%2F..%2Fprivate",
+        "/public%2f..%2fprivate",
+        "/public/..;/private",
+        "/public/..;x=1/private",
+        "/public%5C..%5Cprivate",
+        "/public\\..\\private",
+        "/private;jsessionid=1",
+    ] {
+        let answer = one_shot(&proxy, &get(&format!("{base}{path}"))).await;
+        assert_eq!(answer.status, 451, "{path}: {}\n{}", answer.head, answer.text());
+        assert_eq!(answer.json()["reasons"][0]["rule"], "Disallow: /private", "{path}");
+    }
+    // A reading that changes nothing blocked leaves the request as it was: sent unchanged.
+    let answer = one_shot(&proxy, &get(&format!("{base}/hello;v=1"))).await;
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    assert_eq!(origin.hits("/hello;v=1"), 1);
+    assert_private_unseen(&origin);
+    assert_still_serves(&proxy, &format!("{base}/hello")).await;
+}
+
+#[tokio::test]
+async fn repeated_host_lines_get_400_even_when_they_agree() {
+    let (origin, proxy, base) = plain_setup(&[]).await;
+    let host = base.trim_start_matches("http://");
+    let twice = format!("GET {base}/hello HTTP/1.1\r\nHost: {host}\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let answer = one_shot(&proxy, &twice).await;
+    assert_eq!(answer.status, 400, "{}", answer.head);
+    assert!(answer.text().contains("more than one Host"), "{}", answer.text());
+    assert_eq!(origin.hits("/hello"), 0);
+
+    let (tls_origin, tls_proxy) = tls_setup().await;
+    let mut conn = h1_tunnel(&tls_proxy).await;
+    conn.send(format!("GET /hello HTTP/1.1\r\nHost: {TLS_HOST}\r\nHost: {TLS_HOST}\r\n\r\n").as_bytes()).await;
+    let answer = conn.expect("two identical Host lines").await;
+    assert_eq!(answer.status, 400, "{}", answer.head);
+    assert_eq!(tls_origin.hits("/hello"), 0);
+    assert_still_serves(&proxy, &format!("{base}/hello")).await;
+}
+
+#[tokio::test]
 async fn numeric_and_mapped_loopback_addresses_are_refused() {
     let origin = TestOrigin::plain().await;
     let port = origin.port();

@@ -97,6 +97,24 @@ impl AuditStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Commits a write that changes nothing, to learn whether the store can commit at all (a
+    /// full disk still answers reads). SQLite rewrites its header's `user_version` with the
+    /// value it has; PostgreSQL commits a transaction that takes a transaction id.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match self.backend {
+            Backend::Sqlite => {
+                let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
+                sqlx::query(AssertSqlSafe(format!("PRAGMA user_version = {version}"))).execute(&mut *tx).await?;
+            }
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_current_xact_id()").execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Appends records in one transaction (the writer's group commit).
     pub async fn insert_batch(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -6,6 +6,7 @@
 //! durability: records are queued (bounded); a full queue makes requests wait (back-pressure);
 //! a failed batch is retried until it commits, so no record is ever dropped.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -35,14 +36,30 @@ struct Job {
 pub struct AuditLog {
     queue: mpsc::Sender<Job>,
     durability: Durability,
+    failure: CommitFailure,
+}
+
+/// The error of the newest commit, while commits fail; readiness reports it.
+#[derive(Debug, Clone, Default)]
+struct CommitFailure(Arc<Mutex<Option<String>>>);
+
+impl CommitFailure {
+    fn set(&self, error: Option<String>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = error;
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl AuditLog {
     /// Starts the writer task; it ends once every `AuditLog` clone is dropped and the queue drained.
     pub fn start(store: AuditStore, durability: Durability, queue_size: usize) -> (Self, JoinHandle<()>) {
         let (queue, jobs) = mpsc::channel(queue_size.max(1));
-        let writer = tokio::spawn(write_batches(store, jobs));
-        (Self { queue, durability }, writer)
+        let failure = CommitFailure::default();
+        let writer = tokio::spawn(write_batches(store, jobs, failure.clone()));
+        (Self { queue, durability, failure }, writer)
     }
 
     /// Appends `record`; in `sync` mode, waits until it is committed.
@@ -58,18 +75,29 @@ impl AuditLog {
         }
     }
 
+    /// Why the newest commit failed, while commits fail (cleared by the next one that succeeds).
+    pub fn commit_failure(&self) -> Option<String> {
+        self.failure.get()
+    }
+
+    /// Clears the failure once a probe shows the store commits again (with no traffic, no
+    /// batch would come to clear it).
+    pub fn commits_again(&self) {
+        self.failure.set(None);
+    }
+
     /// Records waiting to be written.
     pub fn queue_depth(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
 }
 
-async fn write_batches(store: AuditStore, mut jobs: mpsc::Receiver<Job>) {
+async fn write_batches(store: AuditStore, mut jobs: mpsc::Receiver<Job>, failure: CommitFailure) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::gauge!("consentry_audit_queue_depth").set(jobs.len() as f64);
         metrics::histogram!("consentry_audit_batch_records").record(batch.len() as f64);
-        commit_until_settled(&store, &mut batch).await;
+        commit_until_settled(&store, &mut batch, &failure).await;
         batch.clear();
     }
     store.close().await;
@@ -77,12 +105,13 @@ async fn write_batches(store: AuditStore, mut jobs: mpsc::Receiver<Job>) {
 
 /// Commits `batch`. On failure, sync waiters are told at once (their requests fail closed) and
 /// the async records are retried until they commit.
-async fn commit_until_settled(store: &AuditStore, batch: &mut Vec<Job>) {
+async fn commit_until_settled(store: &AuditStore, batch: &mut Vec<Job>, failure: &CommitFailure) {
     loop {
         let records: Vec<AuditRecord> = batch.iter().map(|job| job.record.clone()).collect();
         let started = Instant::now();
         match store.insert_batch(&records).await {
             Ok(()) => {
+                failure.set(None);
                 metrics::histogram!("consentry_audit_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("consentry_audit_records_total").increment(records.len() as u64);
                 for job in batch.drain(..) {
@@ -95,6 +124,7 @@ async fn commit_until_settled(store: &AuditStore, batch: &mut Vec<Job>) {
             Err(error) => {
                 metrics::counter!("consentry_audit_store_errors_total").increment(1);
                 tracing::error!(%error, records = records.len(), "audit commit failed");
+                failure.set(Some(error.to_string()));
                 let failure = AuditUnavailable(error.to_string());
                 batch.retain_mut(|job| match job.committed.take() {
                     Some(committed) => {

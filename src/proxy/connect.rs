@@ -257,6 +257,9 @@ pub async fn handle_in_tunnel(state: &ProxyState, tunnel: &Tunnel, request: Requ
     if let Some(reason) = misdirection(tunnel, &request) {
         return answer::error(StatusCode::MISDIRECTED_REQUEST, &request_id, "misdirected_request", &reason);
     }
+    if let Some(problem) = super::repeated_host(&request) {
+        return answer::error(StatusCode::BAD_REQUEST, &request_id, "bad_request", problem);
+    }
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let target = Target::new(Scheme::Https, tunnel.host_port.clone(), path_and_query);
     let exchange =

@@ -188,13 +188,34 @@ impl Drop for Busy {
 /// Keeps `busy` alive until the response body has been sent (or dropped), so a connection that
 /// is streaming a large download never counts as idle.
 pub fn busy_until_sent(response: Response<ProxyBody>, busy: Busy) -> Response<ProxyBody> {
-    response.map(move |body| {
-        body.map_frame(move |frame| {
-            let _busy = &busy;
-            frame
-        })
-        .boxed_unsync()
-    })
+    response.map(move |body| HeldBody { inner: body, _busy: busy }.boxed_unsync())
+}
+
+/// A body that holds a [`Busy`] guard; everything else, the size hint included (hyper derives
+/// `Content-Length` from it), is the inner body's.
+struct HeldBody {
+    inner: ProxyBody,
+    _busy: Busy,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = bytes::Bytes;
+    type Error = super::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 fn millis_since(epoch: Instant) -> u64 {
@@ -207,6 +228,21 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, last])
+    }
+
+    #[test]
+    fn a_held_body_keeps_its_exact_size_and_marks_the_connection_busy_until_dropped() {
+        use http_body::Body as _;
+        let table = ConnectionTable::new(10, 0);
+        let registration = table.register(ip(2));
+        let body = http_body_util::Full::new(bytes::Bytes::from_static(b"hello"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = busy_until_sent(Response::new(body), registration.activity.busy());
+        assert_eq!(response.body().size_hint().exact(), Some(5), "hyper sends Content-Length from this");
+        assert!(!registration.activity.is_idle());
+        drop(response);
+        assert!(registration.activity.is_idle());
     }
 
     #[test]

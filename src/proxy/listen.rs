@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use super::connections::{Refusal, busy_until_sent};
 use super::slow_client::WriteStallGuard;
@@ -23,10 +24,13 @@ use super::{ClientConn, ProxyState, handle_plain};
 
 /// How long the refusal of an over-limit address may take to write before the socket is dropped.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Refusals being written at once.
+const REFUSALS_AT_ONCE: usize = 256;
 
 /// Accepts proxy connections until `state.shutdown` is cancelled.
 pub async fn serve(listener: TcpListener, state: Arc<ProxyState>) {
     let table = state.connections.clone();
+    let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -43,7 +47,14 @@ pub async fn serve(listener: TcpListener, state: Arc<ProxyState>) {
         };
         if let Err(refusal) = table.admits(peer.ip()) {
             metrics::counter!("consentry_client_connections_refused_total", "reason" => "per_client").increment(1);
-            state.tasks.spawn(refuse(stream, refusal));
+            // Refusals are not counted in `max_connections`, so they get their own bound; past
+            // it the socket is just closed.
+            if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                state.tasks.spawn(async move {
+                    refuse(stream, refusal).await;
+                    drop(permit);
+                });
+            }
             continue;
         }
         let permit = match table.try_slot() {
@@ -68,9 +79,11 @@ pub async fn serve(listener: TcpListener, state: Arc<ProxyState>) {
 /// before the client has read the answer.
 async fn refuse(mut stream: TcpStream, refusal: Refusal) {
     let Refusal::PerClientLimit(limit) = refusal;
-    let body = format!(
-        "{{\"error\":\"too_many_connections\",\"reason\":\"this address already holds {limit} connections (proxy.max_connections_per_client)\"}}"
-    );
+    let body = serde_json::json!({
+        "error": "too_many_connections",
+        "reason": format!("this address already holds {limit} connections (proxy.max_connections_per_client)"),
+    })
+    .to_string();
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
         body.len()

@@ -77,6 +77,13 @@ impl Target {
         Self { scheme, host_port, path_and_query }
     }
 
+    /// The target as a server that decodes `%2F`, treats `\` as `/` or strips `;` parameters
+    /// from segments (Tomcat, IIS, nginx serving files) would read it, when that differs.
+    pub fn alternative_reading(&self) -> Option<Target> {
+        let path = alternative_path(&self.path_and_query)?;
+        Some(Target { scheme: self.scheme, host_port: self.host_port.clone(), path_and_query: path })
+    }
+
     pub fn authority(&self) -> String {
         self.host_port.authority_for(self.scheme)
     }
@@ -222,6 +229,42 @@ pub(crate) fn normalise_path(path_and_query: &str) -> String {
     out
 }
 
+/// `path_and_query` with `%2F` and backslashes (raw or `%5C`) read as `/` and `;parameters`
+/// dropped from each segment, then normalised; `None` when that changes nothing.
+fn alternative_path(path_and_query: &str) -> Option<String> {
+    let (path, query) = path_and_query.split_at(path_and_query.find('?').unwrap_or(path_and_query.len()));
+    let lower = path.to_ascii_lowercase();
+    if !(lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') || path.contains(';')) {
+        return None;
+    }
+    let slashes =
+        replace_ignoring_ascii_case(&replace_ignoring_ascii_case(path, "%2f", "/"), "%5c", "/").replace('\\', "/");
+    let mut reread = String::with_capacity(path_and_query.len());
+    for (i, segment) in slashes.split('/').enumerate() {
+        if i > 0 {
+            reread.push('/');
+        }
+        reread.push_str(segment.split(';').next().unwrap_or(""));
+    }
+    reread.push_str(query);
+    let reread = normalise_path(&reread);
+    (reread != path_and_query).then_some(reread)
+}
+
+/// `text` with every ASCII-case-insensitive occurrence of `from` (lower case) replaced by `to`.
+fn replace_ignoring_ascii_case(text: &str, from: &str, to: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in lower.match_indices(from) {
+        out.push_str(&text[last..at]);
+        out.push_str(to);
+        last = at + from.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 enum DotSegment {
     Current,
     Parent,
@@ -245,6 +288,23 @@ mod tests {
 
     fn absolute(text: &str) -> Result<Target, TargetError> {
         parse_absolute(&text.parse::<Uri>().expect("test URI parses"))
+    }
+
+    #[test]
+    fn alternative_readings_decode_slashes_backslashes_and_parameters() {
+        for (path, reading) in [
+            ("/public%2F..%2Fprivate", Some("/private")),
+            ("/a%2fb?x=%2F", Some("/a/b?x=%2F")),
+            ("/public%5C..%5cprivate", Some("/private")),
+            ("/public\\..\\private", Some("/private")),
+            ("/public/..;/private", Some("/private")),
+            ("/private;jsessionid=1/doc", Some("/private/doc")),
+            ("/hello;v=1", Some("/hello")),
+            ("/plain/path?q=%2F;x", None),
+            ("/caf%C3%A9", None),
+        ] {
+            assert_eq!(alternative_path(path).as_deref(), reading, "{path}");
+        }
     }
 
     #[test]
