@@ -1027,6 +1027,32 @@ fn regression_rsl_scope_with_the_default_port_governs_its_origin() {
 /// An exact-URL entry for `http://example.org/{` was stored as `/%7B` (the `url` crate encodes
 /// `{`), while a request sending `/{` raw kept it: the objection never matched. Request keys are
 /// now read through the same encoding (`registry::entry::request_key`).
+/// AFL++ (2026-12-07): the csv reader ends a record at a carriage return without a line feed,
+/// which line counting does not see, so two records were reported on the same line (the CSV
+/// below: two entries on line 2). Such a CR inside a line is now refused, naming the line.
+#[test]
+fn regression_a_bare_carriage_return_does_not_put_two_records_on_one_line() {
+    check_registry_import(&ImportCase {
+        raw: b"creator,domain\n\tunclosed,x.exarxqd\rpk,ok.example\n".to_vec(),
+        entries: Vec::new(),
+        crlf: false,
+        urls: Vec::new(),
+    });
+}
+
+/// AFL++ (2026-12-07): an exact-URL entry for `https://example.org?q` (stored as
+/// `https://example.org/?q`, an empty path being `/`) never matched the request for it: the
+/// proxy kept `?q` as the request's path. `proxy::target` now reads an empty path as `/`.
+#[test]
+fn regression_an_empty_path_before_a_query_matches_its_entry() {
+    check_registry_import(&ImportCase {
+        raw: Vec::new(),
+        entries: Vec::new(),
+        crlf: false,
+        urls: vec!["https://exam?le".into(), " https://exam?le".into(), "https://e?/eeeee".into()],
+    });
+}
+
 #[test]
 fn regression_exact_url_entry_matches_the_raw_request_for_it() {
     let urls = ["http://example.org/{", "https://example.org/?a'b", "https://Example.ORG./a|b^c/../d`"];

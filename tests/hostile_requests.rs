@@ -763,6 +763,21 @@ async fn paths_that_servers_read_differently_are_blocked_under_the_strictest_rea
     assert_still_serves(&proxy, &format!("{base}/hello")).await;
 }
 
+/// AFL++ (2026-12-07): `http://host?q` has an empty path, which RFC 3986 §6.2.3 makes `/`, but
+/// the target kept `?q` as its path, so robots.txt rules (which all start with `/`) and registry
+/// entries for `https://host/?q` never matched it.
+#[tokio::test]
+async fn an_empty_path_with_a_query_is_judged_as_the_root() {
+    let origin = TestOrigin::plain().await;
+    origin.robots("User-agent: *\nDisallow: /\n");
+    let port = origin.port();
+    let proxy = TestProxy::loopback(&resolve(&origin, &[format!("{HOST}:{port}")]));
+    let answer = one_shot(&proxy, &get(&format!("http://{HOST}:{port}?page=1"))).await;
+    assert_eq!(answer.status, 451, "{}\n{}", answer.head, answer.text());
+    assert_eq!(answer.json()["url"], format!("http://{HOST}:{port}/?page=1"));
+    assert_eq!(origin.hits("/"), 0, "the origin never saw it");
+}
+
 #[tokio::test]
 async fn repeated_host_lines_get_400_even_when_they_agree() {
     let (origin, proxy, base) = plain_setup(&[]).await;

@@ -125,10 +125,10 @@ async fn commit_until_settled(store: &AuditStore, batch: &mut Vec<Job>, failure:
                 metrics::counter!("consentry_audit_store_errors_total").increment(1);
                 tracing::error!(%error, records = records.len(), "audit commit failed");
                 failure.set(Some(error.to_string()));
-                let failure = AuditUnavailable(error.to_string());
+                let unavailable = AuditUnavailable(error.to_string());
                 batch.retain_mut(|job| match job.committed.take() {
                     Some(committed) => {
-                        let _ = committed.send(Err(failure.clone()));
+                        let _ = committed.send(Err(unavailable.clone()));
                         false
                     }
                     None => true,

@@ -73,7 +73,12 @@ pub struct Target {
 
 impl Target {
     pub fn new(scheme: Scheme, host_port: HostPort, path_and_query: &str) -> Self {
-        let path_and_query = if path_and_query.is_empty() { "/".to_string() } else { normalise_path(path_and_query) };
+        // An empty path is `/` in http(s) URIs (RFC 3986 §6.2.3), also before a query.
+        let path_and_query = match path_and_query {
+            "" => "/".to_string(),
+            query if query.starts_with('?') => normalise_path(&format!("/{query}")),
+            _ => normalise_path(path_and_query),
+        };
         Self { scheme, host_port, path_and_query }
     }
 
@@ -305,6 +310,12 @@ mod tests {
         ] {
             assert_eq!(alternative_path(path).as_deref(), reading, "{path}");
         }
+    }
+
+    #[test]
+    fn an_empty_path_before_a_query_is_the_root() {
+        assert_eq!(absolute("http://example.com?a=1").expect("valid").path_and_query, "/?a=1");
+        assert_eq!(absolute("http://example.com").expect("valid").path_and_query, "/");
     }
 
     #[test]

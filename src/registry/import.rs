@@ -201,6 +201,17 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, ValidEntry)>, Vec<LineError>>
                 continue;
             }
         }
+        // The reader ends a record at a carriage return without a line feed, which no line count
+        // sees: two records would then share a line number (found by AFL++).
+        if raw.last() == Some(&b'\r') && bytes.get(end).is_some_and(|&next| next != b'\n') {
+            let problem = "malformed CSV: a carriage return without a line feed ends a record inside this line; \
+                           save the file with LF or CRLF line endings";
+            outcome.problem(line, None, problem.into());
+            if columns.is_none() {
+                return outcome.finish();
+            }
+            continue;
+        }
         if let Err((offset, problem)) = check_quotes(raw) {
             let problem_line = line + count_newlines(&raw[..offset]);
             let problem = match problem_line == line {
@@ -530,6 +541,17 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_carriage_return_inside_a_line_is_refused_naming_the_line() {
+        let text = "creator,domain\n\tunclosed,x.example\rpk,ok.example\n";
+        let problems = parse_csv(text).expect_err("refused");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 2);
+        assert!(problems[0].problem.contains("carriage return without a line feed"), "{}", problems[0]);
+        // CRLF files, and a last line ending in a lone CR, are read as before.
+        assert!(parse_csv("creator,domain\r\nA,a.example\r\nB,b.example\r").is_ok());
+    }
     use crate::decide::Purpose;
     use crate::registry::entry::EntryTarget;
 
