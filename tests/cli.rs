@@ -99,11 +99,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let proxy_url = proxy.url();
     let request = tokio::spawn(async move { curl(&["-x", &proxy_url, &url]).await });
     // Readiness: the origin has received the request.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while origin.hits("/slow") == 0 {
-        assert!(Instant::now() < deadline, "the request never reached the origin");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    origin.wait_for_request("/slow").await;
     let status = tokio::task::spawn_blocking(move || proxy.terminate()).await.expect("join");
     assert!(status.success(), "{status:?}");
     let res = request.await.expect("curl");
@@ -140,11 +136,7 @@ async fn the_connection_limit_queues_further_clients_while_every_slot_is_busy() 
     // Occupy the only slot with a request in flight: a busy connection is never displaced.
     let (proxy_url, long_url) = (proxy.url(), origin.url("/long"));
     let busy = tokio::spawn(async move { curl(&["-x", &proxy_url, &long_url]).await });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while origin.hits("/long") == 0 {
-        assert!(Instant::now() < deadline, "the first request never reached the origin");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    origin.wait_for_request("/long").await;
     let queued = curl(&["--max-time", "1", "-x", &proxy.url(), &origin.url("/hello")]).await;
     assert_eq!(queued.status, 0, "served beyond max_connections: {}", queued.text());
     assert_eq!(origin.hits("/hello"), 0);
@@ -154,11 +146,7 @@ async fn the_connection_limit_queues_further_clients_while_every_slot_is_busy() 
 
     // A connection that has sent nothing does not keep its slot from a newcomer: it is closed.
     let mut idle = TcpStream::connect(proxy.addr).expect("connect");
-    let metrics = proxy.admin_url("/metrics");
-    while !curl(&[&metrics]).await.text().lines().any(|line| line == "consentry_client_connections 1") {
-        assert!(Instant::now() < deadline + Duration::from_secs(10), "the idle connection was never counted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    proxy.wait_for_metric("consentry_client_connections", |open| open == 1.0, "the idle connection is counted").await;
     let served = curl(&["--max-time", "5", "-x", &proxy.url(), &origin.url("/hello")]).await;
     assert_eq!(served.status, 200, "the newcomer displaced the idle connection: {}", served.stderr);
     idle.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");

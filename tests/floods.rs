@@ -18,28 +18,6 @@ use tokio::net::{TcpSocket, TcpStream};
 
 const FLOOD_SOURCE: [u8; 4] = [127, 0, 0, 2];
 
-/// One value from the proxy's `/metrics`, 0 when the series does not exist yet.
-async fn metric(proxy: &TestProxy, series: &str) -> f64 {
-    let text = curl(&[&proxy.admin_url("/metrics")]).await.text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(series).filter(|rest| rest.starts_with(' ')))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Polls `/metrics` until `series` satisfies `wanted`; panics with the last value after 20 s.
-async fn wait_for_metric(proxy: &TestProxy, series: &str, wanted: impl Fn(f64) -> bool, what: &str) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let value = metric(proxy, series).await;
-        if wanted(value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: {series} is still {value}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn connect_from(source: [u8; 4], proxy: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     socket.bind(SocketAddr::from((source, 0))).expect("bind flood source");
@@ -107,21 +85,17 @@ async fn a_flood_of_idle_slowloris_and_tunnel_connections_cannot_starve_a_workin
     let slow_url = origin.url("/long");
     let proxy_url = proxy.url();
     let working = tokio::spawn(async move { curl(&["-x", &proxy_url, &slow_url]).await });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while origin.hits("/long") == 0 {
-        assert!(Instant::now() < deadline, "the working crawler's request never reached the origin");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    origin.wait_for_request("/long").await;
 
     let kinds = [Flood::Idle, Flood::Slowloris, Flood::IdleTunnel];
     let mut flood = Vec::new();
     for round in 0..10 {
         // The attacker tops the proxy up to its limit before each crawler request.
-        let open = metric(&proxy, "consentry_client_connections").await as usize;
+        let open = proxy.metric("consentry_client_connections").await as usize;
         for i in open..24 {
             flood.push(flood_connection(proxy_addr, origin.port(), kinds[(round + i) % kinds.len()]).await);
         }
-        wait_for_metric(&proxy, "consentry_client_connections", |v| v >= 24.0, "the flood fills every slot").await;
+        proxy.wait_for_metric("consentry_client_connections", |v| v >= 24.0, "the flood fills every slot").await;
 
         let started = Instant::now();
         let answer =
@@ -134,7 +108,7 @@ async fn a_flood_of_idle_slowloris_and_tunnel_connections_cannot_starve_a_workin
             started.elapsed()
         );
     }
-    let reclaimed = metric(&proxy, "consentry_client_connections_reclaimed_total").await;
+    let reclaimed = proxy.metric("consentry_client_connections_reclaimed_total").await;
     assert!(reclaimed >= 10.0, "each crawler connection displaced a flood connection: {reclaimed}");
     // A slowloris connection notices the close at its next byte, 100 ms later at most.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -162,7 +136,7 @@ async fn an_address_over_its_connection_limit_gets_503_and_others_are_unaffected
     for _ in 0..3 {
         hoard.push(connect_from(FLOOD_SOURCE, proxy.addr).await);
     }
-    wait_for_metric(&proxy, "consentry_client_connections", |v| v == 3.0, "three connections held").await;
+    proxy.wait_for_metric("consentry_client_connections", |v| v == 3.0, "three connections held").await;
 
     let mut fourth = connect_from(FLOOD_SOURCE, proxy.addr).await;
     let mut answer = String::new();
@@ -180,10 +154,10 @@ async fn an_address_over_its_connection_limit_gets_503_and_others_are_unaffected
     assert_eq!(other.status, 200, "another address is served: {}", other.stderr);
 
     drop(hoard.pop());
-    wait_for_metric(&proxy, "consentry_client_connections", |v| v == 2.0, "one connection closed").await;
+    proxy.wait_for_metric("consentry_client_connections", |v| v == 2.0, "one connection closed").await;
     let again = curl(&["--interface", "127.0.0.2", "-x", &proxy.url(), &origin.url("/page")]).await;
     assert_eq!(again.status, 200, "below its limit again, the address is served: {}", again.stderr);
-    let refusals = metric(&proxy, "consentry_client_connections_refused_total{reason=\"per_client\"}").await;
+    let refusals = proxy.metric("consentry_client_connections_refused_total{reason=\"per_client\"}").await;
     assert_eq!(refusals, 2.0);
 }
 
@@ -199,8 +173,8 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_slot_freed() {
     let request = format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", origin.url("/big"));
     reader.write_all(request.as_bytes()).await.expect("send request");
     // The client reads nothing; once the socket buffers are full the proxy's writes stall.
-    wait_for_metric(&proxy, "consentry_client_connections", |v| v == 1.0, "the reader is connected").await;
-    wait_for_metric(&proxy, "consentry_client_connections", |v| v == 0.0, "the stalled reader is cut off").await;
+    proxy.wait_for_metric("consentry_client_connections", |v| v == 1.0, "the reader is connected").await;
+    proxy.wait_for_metric("consentry_client_connections", |v| v == 0.0, "the stalled reader is cut off").await;
 
     let mut received = Vec::new();
     let _ = reader.read_to_end(&mut received).await;
@@ -221,6 +195,6 @@ async fn a_slowloris_head_is_closed_at_the_header_timeout_even_while_bytes_arriv
         .expect("the dribbling connection is closed")
         .expect("task");
     assert!(started.elapsed() >= Duration::from_millis(900), "closed by the timeout, not at once");
-    wait_for_metric(&proxy, "consentry_client_connections", |v| v == 0.0, "nothing left open").await;
+    proxy.wait_for_metric("consentry_client_connections", |v| v == 0.0, "nothing left open").await;
     assert_eq!(origin.hits("/page"), 0, "the unfinished request never reached the origin");
 }

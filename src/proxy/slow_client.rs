@@ -30,17 +30,12 @@ impl<S> WriteStallGuard<S> {
 
     /// Called when the inner write is pending: `Ready(error)` once the stall has lasted too long.
     fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let at = Instant::now() + self.timeout;
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
         if !self.armed {
-            let at = Instant::now() + self.timeout;
-            match self.deadline.as_mut() {
-                Some(deadline) => deadline.as_mut().reset(at),
-                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
+            deadline.as_mut().reset(at);
             self.armed = true;
         }
-        let Some(deadline) = self.deadline.as_mut() else {
-            return Poll::Pending;
-        };
         match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -238,8 +238,9 @@ pub(crate) fn normalise_path(path_and_query: &str) -> String {
 /// dropped from each segment, then normalised; `None` when that changes nothing.
 fn alternative_path(path_and_query: &str) -> Option<String> {
     let (path, query) = path_and_query.split_at(path_and_query.find('?').unwrap_or(path_and_query.len()));
-    let lower = path.to_ascii_lowercase();
-    if !(lower.contains("%2f") || lower.contains("%5c") || path.contains('\\') || path.contains(';')) {
+    // Checked on every request that is not blocked outright: no allocation until it applies.
+    let escaped_separator = |w: &[u8]| w[0] == b'%' && matches!((w[1], w[2] | 0x20), (b'2', b'f') | (b'5', b'c'));
+    if !(path.contains(['\\', ';']) || path.as_bytes().windows(3).any(escaped_separator)) {
         return None;
     }
     let slashes =

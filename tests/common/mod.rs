@@ -184,6 +184,16 @@ impl TestOrigin {
         self.seen().iter().filter(|r| r.path == path).count()
     }
 
+    /// Waits until the origin has received a request for `path` (it records `/slow` and delayed
+    /// replies on arrival, so a test can tell such a request is in flight).
+    pub async fn wait_for_request(&self, path: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.hits(path) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the request for {path} never reached the origin");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn last(&self, path: &str) -> SeenRequest {
         self.seen().into_iter().rev().find(|r| r.path == path).expect("the origin saw the request")
     }
@@ -461,6 +471,29 @@ impl TestProxy {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    /// One value from `/metrics` (`series` with its labels, as rendered), 0 when the series does
+    /// not exist yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = curl(&[&self.admin_url("/metrics")]).await.text();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).filter(|rest| rest.starts_with(' ')))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Polls `/metrics` until `series` satisfies `wanted`; panics naming `what` after 20 s.
+    pub async fn wait_for_metric(&self, series: &str, wanted: impl Fn(f64) -> bool, what: &str) -> f64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let value = self.metric(series).await;
+            if wanted(value) {
+                return value;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {series} is still {value}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn public_url(&self, path: &str) -> String {

@@ -158,17 +158,7 @@ def main():
     with open(os.path.join(www, "big"), "wb") as f:
         f.write(os.urandom(8 << 20))
     origin = harness.start_nginx(work, www)
-    proxy = harness.Proxy(work, f"""
-data_dir = "{work}/data"
-[proxy]
-listen = "127.0.0.1:0"
-allow_private_destinations = true
-[admin]
-listen = "127.0.0.1:0"
-token = "stress-admin-token-0123456789"
-[public]
-listen = "127.0.0.1:0"
-""")
+    proxy = harness.Proxy(work, harness.loopback_config(work, "stress-admin-token-0123456789"))
     urls = [f"http://127.0.0.1:{origin}/page"]
     seconds = int(os.environ.get("FLOOD_WRK_SECONDS", "10"))
     rows = []
@@ -200,39 +190,26 @@ listen = "127.0.0.1:0"
     harness.wrk(proxy.proxy, urls, 3, work=work)
     measure("baseline")
 
-    log("idle-10k: opening 10,000 idle connections")
-    flood = Flood(proxy, origin, "idle", 10_000, reconnect=False)
-    started = time.time()
-    ok = flood.wait_open(10_000, 120)
-    note = f"{'all' if ok else 'NOT all'} 10,000 open after {time.time() - started:.1f} s"
-    measure("idle-10k", flood, note)
-    flood.stop()
-    settle()
+    def scenario(name, description, kind, count, reconnect, open_at_least, settle_s, note=""):
+        """Starts a flood, waits until `open_at_least` of its connections are open and `settle_s`
+        more seconds, measures the working crawler under it, then stops it and lets it drain."""
+        log(f"{name}: {description}")
+        flood = Flood(proxy, origin, kind, count, reconnect=reconnect)
+        started = time.time()
+        opened = flood.wait_open(open_at_least, 120)
+        if not reconnect:
+            note = f"{'all' if opened else 'NOT all'} {count:,} open after {time.time() - started:.1f} s"
+        time.sleep(settle_s)
+        measure(name, flood, note)
+        flood.stop()
+        settle()
 
-    log("idle-15k-churn: 15,000 attempted, reconnecting when closed")
-    flood = Flood(proxy, origin, "idle", 15_000, reconnect=True)
-    flood.wait_open(9_000, 120)
-    time.sleep(5)
-    measure("idle-15k-churn", flood)
-    flood.stop()
-    settle()
-
-    log("slowloris-10k: 10,000 heads at one byte per second, reconnecting")
-    flood = Flood(proxy, origin, "slowloris", 10_000, reconnect=True)
-    flood.wait_open(9_000, 120)
+    scenario("idle-10k", "opening 10,000 idle connections", "idle", 10_000, False, 10_000, 0)
+    scenario("idle-15k-churn", "15,000 attempted, reconnecting when closed", "idle", 15_000, True, 9_000, 5)
     # Past the 30 s header timeout, so that the measured window sees them cut and coming back.
-    time.sleep(25)
-    measure("slowloris-10k", flood, "window spans the 30 s header timeout")
-    flood.stop()
-    settle()
-
-    log("slow-read-1k: 1,000 connections reading nothing of 8 MiB")
-    flood = Flood(proxy, origin, "slowread", 1_000, reconnect=True)
-    flood.wait_open(1_000, 60)
-    time.sleep(5)
-    measure("slow-read-1k", flood)
-    flood.stop()
-    settle()
+    scenario("slowloris-10k", "10,000 heads at one byte per second, reconnecting", "slowloris", 10_000, True,
+             9_000, 25, "window spans the 30 s header timeout")
+    scenario("slow-read-1k", "1,000 connections reading nothing of 8 MiB", "slowread", 1_000, True, 1_000, 5)
     final = readings(proxy)
 
     base = rows[0]["wrk"]

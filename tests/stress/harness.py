@@ -117,6 +117,22 @@ def wait_port(port, process, seconds=10):
     sys.exit(f"nothing listens on {port} after {seconds} s")
 
 
+def loopback_config(work, admin_token, extra=""):
+    """Consentry's defaults, with every listener on an ephemeral loopback port, data in `work`,
+    and loopback origins allowed; `extra` is appended (further tables)."""
+    return f"""
+data_dir = "{work}/data"
+[proxy]
+listen = "127.0.0.1:0"
+allow_private_destinations = true
+[admin]
+listen = "127.0.0.1:0"
+token = "{admin_token}"
+[public]
+listen = "127.0.0.1:0"
+{extra}"""
+
+
 class Proxy:
     """The release binary with `config` (TOML) written to `work`."""
 

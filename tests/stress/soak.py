@@ -152,19 +152,7 @@ def main():
     port = harness.start_nginx(work, os.path.join(www, "$host"), extra_server=extra)
     origins = Origins(www, port)
     resolve = "\n".join(f'"{host(i)}:{port}" = "127.0.0.1:{port}"' for i in range(1, ORIGINS + 1))
-    proxy = harness.Proxy(work, f"""
-data_dir = "{work}/data"
-[proxy]
-listen = "127.0.0.1:0"
-allow_private_destinations = true
-[admin]
-listen = "127.0.0.1:0"
-token = "{ADMIN_TOKEN}"
-[public]
-listen = "127.0.0.1:0"
-[upstream.resolve]
-{resolve}
-""")
+    proxy = harness.Proxy(work, harness.loopback_config(work, ADMIN_TOKEN, f"[upstream.resolve]\n{resolve}\n"))
     urls = origins.urls()
     stop = threading.Event()
     threading.Thread(target=changer, args=(origins, stop), daemon=True).start()
